@@ -1,0 +1,1176 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * Live Node.js peer for the pomelo-interop compatibility tests.
+ *
+ *   node compat-tests/peer.js <server|corpus|bench> [options]
+ *
+ * Implementations (each one is required lazily, only when selected):
+ *   --impl rpc04   pomelo-rpc 0.4.11 (npm alias pomelo-rpc-04)   transports: tcp (+ ws = socket.io 0.9, extra)
+ *   --impl rpc10   pomelo-rpc 1.0.7                              transports: mqtt, tcp (acceptor only)
+ *   --impl pinus   pinus-rpc 1.7.4                               transports: mqtt, tcp (pinus' own tcp framing)
+ *
+ * Options:
+ *   --transport tcp|mqtt|ws   default: rpc04 -> tcp, rpc10 -> mqtt, pinus -> mqtt
+ *   --host H                  default 127.0.0.1 (client target host; acceptors listen on all interfaces)
+ *   --port N                  server: listen port (0 = pick a free one); corpus/bench: target port
+ *   --buffer                  bufferMsg = true (client or server side, whichever this process is)
+ *   --interval MS             flush interval for --buffer, default 50
+ *   --id ID                   own server id (context.serverId), default node-peer-1
+ *   --server-type T           default demo
+ *   --timeout MS              client callback timeout, default 10000
+ *   --target-id ID            corpus/bench: server id of the target, default rust-1
+ *   --cases a,b,c             corpus: run only these cases
+ *   --server-style S          corpus: callback|promise|any -- what replies to expect from the target:
+ *                             callback = pomelo remotes (cb(null, ...args)), promise = pinus remotes
+ *                             ([null, value]); default callback for rpc04/rpc10, any for pinus
+ *   --payload BYTES           bench: payload string length, default 1024
+ *   --inflight N              bench: calls kept in flight, default 1
+ *   --count N                 bench: measured calls, default 20000
+ *   --max-seconds S           bench: measurement time limit, default 10
+ *   --nodelay                 OPT-IN, NOT stock behaviour: set TCP_NODELAY on every socket this
+ *                             process opens/accepts (pomelo-rpc 1.0.7 does not do it by itself)
+ *
+ * stdout carries only protocol lines (READY line / JSON lines); everything else,
+ * including library logging and console.log, is redirected to stderr.
+ */
+
+// socket.io 0.9 (loaded by pomelo-rpc 0.4.11) needs this on Node >= 7.
+process.EventEmitter = require('events').EventEmitter;
+
+// ---------------------------------------------------------------------------
+// stdout hygiene: keep the real writer for protocol lines, send everything else to stderr.
+var realStdoutWrite = process.stdout.write.bind(process.stdout);
+process.stdout.write = function() {
+  return process.stderr.write.apply(process.stderr, arguments);
+};
+function emitLine(obj) {
+  realStdoutWrite((typeof obj === 'string' ? obj : JSON.stringify(obj)) + '\n');
+}
+function log() {
+  var parts = Array.prototype.map.call(arguments, function(a) {
+    return typeof a === 'string' ? a : safeJson(a, 500);
+  });
+  process.stderr.write('[peer ' + process.pid + '] ' + parts.join(' ') + '\n');
+}
+
+var fs = require('fs');
+var net = require('net');
+var path = require('path');
+
+// pomelo installs a handler like this too; the rpc04 tcp mailbox's timeout timer throws
+// a ReferenceError ("logger is not defined") and must not kill us.
+var uncaughtLog = [];
+process.on('uncaughtException', function(err) {
+  var text = (err && err.stack) ? err.stack : String(err);
+  uncaughtLog.push(String(text).split('\n')[0]);
+  log('uncaughtException (ignored):', text);
+});
+
+// ---------------------------------------------------------------------------
+// argument parsing
+
+var MODES = ['server', 'corpus', 'bench'];
+var BOOL_FLAGS = {buffer: true, nodelay: true, help: true};
+
+function parseArgs(argv) {
+  var opts = {_: []};
+  for (var i = 0; i < argv.length; i++) {
+    var a = argv[i];
+    if (a.slice(0, 2) !== '--') {
+      opts._.push(a);
+      continue;
+    }
+    var key = a.slice(2);
+    var val;
+    var eq = key.indexOf('=');
+    if (eq >= 0) {
+      val = key.slice(eq + 1);
+      key = key.slice(0, eq);
+    } else if (BOOL_FLAGS[key]) {
+      val = true;
+    } else {
+      if (i + 1 >= argv.length) {
+        usageError('option --' + key + ' needs a value');
+      }
+      val = argv[++i];
+    }
+    opts[key] = val;
+  }
+  return opts;
+}
+
+function usageError(msg) {
+  process.stderr.write('peer.js: ' + msg + '\n' +
+    'usage: node peer.js <server|corpus|bench> [--impl rpc04|rpc10|pinus] [--transport tcp|mqtt|ws] ' +
+    '[--host H] [--port N] [--buffer] [--interval MS] [--id ID] [--server-type T] [--timeout MS] ' +
+    '[--target-id ID] [--cases a,b] [--server-style callback|promise|any] [--payload B] [--inflight N] ' +
+    '[--count N] [--max-seconds S] [--nodelay]\n');
+  process.exit(2);
+}
+
+function intOpt(opts, name, dflt) {
+  if (opts[name] === undefined) {
+    return dflt;
+  }
+  var n = Number(opts[name]);
+  if (!isFinite(n) || n < 0) {
+    usageError('--' + name + ' must be a non-negative number');
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// implementation table (lazy requires)
+
+var DEFAULT_TRANSPORT = {rpc04: 'tcp', rpc10: 'mqtt', pinus: 'mqtt'};
+var REMOTE_DIR = {
+  rpc04: path.join(__dirname, 'remote', 'pomelo', 'user'),
+  rpc10: path.join(__dirname, 'remote', 'pomelo', 'user'),
+  pinus: path.join(__dirname, 'remote', 'pinus', 'user')
+};
+
+// Returns {acceptorFactory} for the server side. pomelo-rpc wants an object with
+// create(opts, cb); pinus-rpc wants a plain function (opts, cb).
+function acceptorFor(impl, transport) {
+  if (impl === 'rpc04') {
+    var rpc04 = require('pomelo-rpc-04');
+    if (transport === 'tcp') {
+      return rpc04.server.TcpAcceptor;
+    }
+    if (transport === 'ws') {
+      return rpc04.server.WSAcceptor; // socket.io 0.9 (the 0.4.11 default)
+    }
+  } else if (impl === 'rpc10') {
+    var rpc10 = require('pomelo-rpc');
+    if (transport === 'mqtt') {
+      return rpc10.server.MqttAcceptor;
+    }
+    if (transport === 'tcp') {
+      // not exported by 1.0.7, must be required by path (wire.md §1)
+      return require('pomelo-rpc/lib/rpc-server/acceptors/tcp-acceptor');
+    }
+  } else if (impl === 'pinus') {
+    var pinus = require('pinus-rpc');
+    if (transport === 'mqtt') {
+      return pinus.createDefaultAcceptor; // MQTTAcceptor
+    }
+    if (transport === 'tcp') {
+      return pinus.createTcpAcceptor;
+    }
+  }
+  return null;
+}
+
+function mailboxFor(impl, transport) {
+  if (impl === 'rpc04') {
+    if (transport === 'tcp') {
+      return require('pomelo-rpc-04/lib/rpc-client/mailboxes/tcp-mailbox');
+    }
+    if (transport === 'ws') {
+      return require('pomelo-rpc-04').client.WSMailbox;
+    }
+  } else if (impl === 'rpc10') {
+    if (transport === 'mqtt') {
+      return require('pomelo-rpc').client.MQTTMailbox;
+    }
+    if (transport === 'tcp') {
+      throw new Error('the pomelo-rpc 1.0.7 tcp mailbox is broken (wire.md §8.2: it dereferences a null ' +
+        'tracer in send and mis-orders callback arguments); use --impl rpc04 --transport tcp as the tcp client');
+    }
+  } else if (impl === 'pinus') {
+    var pinus = require('pinus-rpc');
+    if (transport === 'mqtt') {
+      return pinus.createMqttMailBox;
+    }
+    if (transport === 'tcp') {
+      return pinus.createTcpMailBox;
+    }
+  }
+  return null;
+}
+
+function commonConfig(opts) {
+  var impl = opts.impl || 'rpc10';
+  if (!DEFAULT_TRANSPORT[impl]) {
+    usageError('unknown --impl ' + impl);
+  }
+  var transport = opts.transport || DEFAULT_TRANSPORT[impl];
+  var ok = {rpc04: ['tcp', 'ws'], rpc10: ['tcp', 'mqtt'], pinus: ['tcp', 'mqtt']}[impl];
+  if (ok.indexOf(transport) < 0) {
+    usageError('--impl ' + impl + ' does not support --transport ' + transport);
+  }
+  return {
+    impl: impl,
+    transport: transport,
+    host: opts.host || '127.0.0.1',
+    port: intOpt(opts, 'port', 0),
+    buffer: !!opts.buffer,
+    interval: intOpt(opts, 'interval', 50),
+    id: opts.id || 'node-peer-1',
+    serverType: opts['server-type'] || 'demo',
+    timeout: intOpt(opts, 'timeout', 10000),
+    targetId: opts['target-id'] || 'rust-1',
+    nodelay: !!opts.nodelay
+  };
+}
+
+// ---------------------------------------------------------------------------
+// --nodelay (opt-in patch, not stock behaviour)
+
+function patchClientNoDelay() {
+  ['connect', 'createConnection'].forEach(function(name) {
+    var orig = net[name];
+    net[name] = function() {
+      var sock = orig.apply(net, arguments);
+      try {
+        sock.setNoDelay(true);
+      } catch (e) {
+        log('setNoDelay failed:', e.message);
+      }
+      return sock;
+    };
+  });
+  log('--nodelay: TCP_NODELAY forced on client sockets (NOT stock library behaviour)');
+}
+
+// ===========================================================================
+// server mode
+
+function findFreePort(cb) {
+  var srv = net.createServer();
+  srv.on('error', cb);
+  // no host: the acceptors also listen on all interfaces
+  srv.listen(0, function() {
+    var port = srv.address().port;
+    srv.close(function() {
+      cb(null, port);
+    });
+  });
+}
+
+// The acceptors do not report "listening"; find their net.Server.
+function findNetServer(acceptor) {
+  if (!acceptor) {
+    return null;
+  }
+  var s = acceptor.server;
+  if (s instanceof net.Server) {
+    return s;
+  }
+  if (s && s.server instanceof net.Server) {
+    return s.server; // socket.io 0.9 manager
+  }
+  if (s && s.httpServer instanceof net.Server) {
+    return s.httpServer;
+  }
+  return null;
+}
+
+function runServer(opts) {
+  var cfg = commonConfig(opts);
+  var acceptorFactory = acceptorFor(cfg.impl, cfg.transport);
+  var gateway = null;
+  var ready = false;
+
+  var shutdown = function(why) {
+    log('shutting down (' + why + ')');
+    try {
+      if (gateway) {
+        gateway.stop(true);
+      }
+    } catch (e) {
+      log('stop error:', e && e.message);
+    }
+    process.exit(0);
+  };
+  process.on('SIGTERM', function() {
+    shutdown('SIGTERM');
+  });
+  process.on('SIGINT', function() {
+    shutdown('SIGINT');
+  });
+  watchStdin(shutdown);
+
+  var start = function(port) {
+    var serverOpts = {
+      port: port,
+      paths: [{namespace: 'user', serverType: cfg.serverType, path: REMOTE_DIR[cfg.impl]}],
+      context: {serverId: cfg.id},
+      acceptorFactory: acceptorFactory,
+      bufferMsg: cfg.buffer,
+      interval: cfg.interval
+    };
+    if (cfg.impl === 'pinus') {
+      gateway = require('pinus-rpc').createServer(serverOpts);
+    } else {
+      var lib = cfg.impl === 'rpc04' ? require('pomelo-rpc-04') : require('pomelo-rpc');
+      gateway = lib.server.create(serverOpts);
+    }
+    gateway.on('error', function(err) {
+      log('rpc server error:', (err && err.stack) || String(err));
+      if (!ready) {
+        log('failed to listen on port ' + port);
+        process.exit(1);
+      }
+    });
+    gateway.start();
+
+    var announce = function() {
+      if (ready) {
+        return;
+      }
+      ready = true;
+      emitLine('READY ' + JSON.stringify({port: port}));
+      log('listening: impl=' + cfg.impl + ' transport=' + cfg.transport + ' port=' + port +
+        ' bufferMsg=' + cfg.buffer + (cfg.buffer ? ' interval=' + cfg.interval : '') + ' id=' + cfg.id);
+    };
+    var srv = findNetServer(gateway.acceptor);
+    if (srv) {
+      if (cfg.nodelay) {
+        srv.on('connection', function(sock) {
+          sock.setNoDelay(true);
+        });
+        log('--nodelay: TCP_NODELAY forced on accepted sockets (NOT stock library behaviour)');
+      }
+      if (srv.listening) {
+        announce();
+      } else {
+        srv.once('listening', announce);
+      }
+    } else {
+      // fallback: probe the port
+      var probe = function() {
+        var s = net.connect(port, '127.0.0.1');
+        s.on('connect', function() {
+          s.destroy();
+          announce();
+        });
+        s.on('error', function() {
+          setTimeout(probe, 20);
+        });
+      };
+      probe();
+    }
+  };
+
+  if (cfg.port > 0) {
+    start(cfg.port);
+  } else {
+    findFreePort(function(err, port) {
+      if (err) {
+        log('cannot find a free port:', err.message);
+        process.exit(1);
+      }
+      start(port);
+    });
+  }
+}
+
+// Exit when stdin (the harness' liveness pipe) closes -- only if stdin is a pipe/socket.
+function watchStdin(shutdown) {
+  var st;
+  try {
+    st = fs.fstatSync(0);
+  } catch (e) {
+    return;
+  }
+  if (!(st.isFIFO() || st.isSocket())) {
+    return;
+  }
+  process.stdin.on('end', function() {
+    shutdown('stdin closed');
+  });
+  process.stdin.on('close', function() {
+    shutdown('stdin closed');
+  });
+  process.stdin.on('error', function() {
+    shutdown('stdin error');
+  });
+  process.stdin.on('data', function() {});
+  process.stdin.resume();
+}
+
+// ===========================================================================
+// client side (corpus and bench)
+
+function createClient(cfg) {
+  if (cfg.nodelay) {
+    patchClientNoDelay();
+  }
+  var mailboxFactory = mailboxFor(cfg.impl, cfg.transport);
+  var clientOpts = {
+    context: {serverId: cfg.id}, // 1.x/pinus mqtt mailboxes require context.serverId
+    mailboxFactory: mailboxFactory,
+    bufferMsg: cfg.buffer,
+    interval: cfg.interval,
+    timeout: cfg.timeout
+  };
+  var client;
+  if (cfg.impl === 'pinus') {
+    client = require('pinus-rpc').createClient(clientOpts);
+  } else if (cfg.impl === 'rpc04') {
+    // pomelo-rpc 0.4.11 mail station calls mailboxFactory.create(server, opts)
+    client = require('pomelo-rpc-04').client.create(clientOpts);
+  } else {
+    client = require('pomelo-rpc').client.create(clientOpts);
+  }
+  client.addServer({id: cfg.targetId, serverType: cfg.serverType, host: cfg.host, port: cfg.port});
+  return client;
+}
+
+function startClient(client) {
+  return new Promise(function(resolve, reject) {
+    client.start(function(err) {
+      if (err) {
+        reject(err);
+      } else {
+        resolve();
+      }
+    });
+  });
+}
+
+// One RPC through client.rpcInvoke. For ALL three impls (pinus included) the raw
+// rpcInvoke callback receives the complete `resp` array of the reply as its argument
+// list, so we see the raw reply. (pinus' promise proxies would resolve with resp[1] only
+// and reject with resp[0]; we do not use them.)
+//
+// Resolves with {resp: [...]}            a reply arrived (resp may hold a remote error object)
+//            or {local: Error}           the client library called back with a locally
+//                                        generated Error (timeout, send failure, code N)
+//            or {timeout: true}          nothing at all within guardMs (e.g. the rpc04 tcp
+//                                        mailbox timer crashes instead of calling back)
+function makeInvoker(client, cfg) {
+  return function invoke(service, method, args, guardMs) {
+    var msg = {namespace: 'user', serverType: cfg.serverType, service: service, method: method, args: args};
+    return invokeRaw(msg, guardMs);
+  };
+
+  function invokeRaw(msg, guardMs) {
+    return new Promise(function(resolve) {
+      var done = false;
+      var timer = setTimeout(function() {
+        if (!done) {
+          done = true;
+          resolve({timeout: true});
+        }
+      }, guardMs || (cfg.timeout + 1500));
+      var finish = function(res) {
+        if (done) {
+          return;
+        }
+        done = true;
+        clearTimeout(timer);
+        resolve(res);
+      };
+      try {
+        client.rpcInvoke(cfg.targetId, msg, function() {
+          var resp = Array.prototype.slice.call(arguments);
+          if (resp.length >= 1 && resp[0] instanceof Error) {
+            // errors from the remote side arrive as plain objects, never as Error instances
+            finish({local: resp[0]});
+          } else {
+            finish({resp: resp});
+          }
+        });
+      } catch (e) {
+        finish({local: e});
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// comparison helpers
+
+function safeJson(v, max) {
+  var s;
+  try {
+    s = JSON.stringify(v);
+  } catch (e) {
+    s = String(v);
+  }
+  if (s === undefined) {
+    s = String(v);
+  }
+  max = max || 300;
+  if (s.length > max) {
+    s = s.slice(0, max) + '...(' + s.length + ' chars)';
+  }
+  return s;
+}
+
+function typeOf(v) {
+  if (v === null) {
+    return 'null';
+  }
+  if (Array.isArray(v)) {
+    return 'array';
+  }
+  return typeof v;
+}
+
+// Strict deep equality; returns null if equal, else a description of the first difference.
+// Numbers are compared with Object.is (so -0 and 0 differ, NaN equals NaN).
+function diff(actual, expected, where) {
+  where = where || '$';
+  var ta = typeOf(actual);
+  var te = typeOf(expected);
+  if (ta !== te) {
+    return where + ': type ' + ta + ' ' + safeJson(actual, 120) + ' != expected ' + te + ' ' + safeJson(expected, 120);
+  }
+  if (ta === 'array') {
+    if (actual.length !== expected.length) {
+      return where + ': array length ' + actual.length + ' != expected ' + expected.length +
+        ' (got ' + safeJson(actual, 200) + ')';
+    }
+    for (var i = 0; i < actual.length; i++) {
+      var d = diff(actual[i], expected[i], where + '[' + i + ']');
+      if (d) {
+        return d;
+      }
+    }
+    return null;
+  }
+  if (ta === 'object') {
+    var ka = Object.keys(actual);
+    var ke = Object.keys(expected);
+    for (var j = 0; j < ke.length; j++) {
+      if (!Object.prototype.hasOwnProperty.call(actual, ke[j])) {
+        return where + ': missing key ' + JSON.stringify(ke[j]);
+      }
+    }
+    for (var k = 0; k < ka.length; k++) {
+      if (!Object.prototype.hasOwnProperty.call(expected, ka[k])) {
+        return where + ': unexpected key ' + JSON.stringify(ka[k]);
+      }
+    }
+    for (var m = 0; m < ke.length; m++) {
+      var d2 = diff(actual[ke[m]], expected[ke[m]], where + '.' + ke[m]);
+      if (d2) {
+        return d2;
+      }
+    }
+    return null;
+  }
+  if (ta === 'number') {
+    return Object.is(actual, expected) ? null :
+      where + ': ' + (Object.is(actual, -0) ? '-0' : String(actual)) + ' != expected ' +
+      (Object.is(expected, -0) ? '-0' : String(expected));
+  }
+  if (ta === 'string') {
+    if (actual === expected) {
+      return null;
+    }
+    var p = 0;
+    while (p < actual.length && p < expected.length && actual[p] === expected[p]) {
+      p++;
+    }
+    return where + ': strings differ at index ' + p + ' (lengths ' + actual.length + ' vs expected ' +
+      expected.length + '): got ' + safeJson(actual.slice(Math.max(0, p - 10), p + 20)) +
+      ' expected ' + safeJson(expected.slice(Math.max(0, p - 10), p + 20));
+  }
+  return actual === expected ? null : where + ': ' + safeJson(actual) + ' != expected ' + safeJson(expected);
+}
+
+function CaseFailure(detail) {
+  this.detail = detail;
+}
+
+function fail(detail) {
+  throw new CaseFailure(detail);
+}
+
+// Unwrap an invocation result into the resp array, or fail the case.
+function respOf(res, what) {
+  if (res.timeout) {
+    fail(what + ': no callback at all (guard timeout)');
+  }
+  if (res.local) {
+    fail(what + ': client-side error: ' + (res.local.message || String(res.local)));
+  }
+  return res.resp;
+}
+
+// expectation by server style:
+//   callback (pomelo remotes): reply = the callback's full argument list
+//   promise  (pinus remotes):  reply = [null, resolved value] -- always 2 elements
+function expectOneOf(resp, candidates, what) {
+  var reasons = [];
+  for (var i = 0; i < candidates.length; i++) {
+    var d = diff(resp, candidates[i].value);
+    if (!d) {
+      return candidates[i].style;
+    }
+    reasons.push((candidates.length > 1 ? candidates[i].style + ' style: ' : '') + d);
+  }
+  fail(what + ': ' + reasons.join(' | '));
+}
+
+function echoCandidates(styles, args) {
+  return styles.map(function(style) {
+    if (style === 'callback') {
+      return {style: style, value: [null].concat(args)};
+    }
+    return {style: style, value: [null, args.length ? args[0] : null]};
+  });
+}
+
+function checkErrorObject(resp, prefix, what, message) {
+  if (!Array.isArray(resp) || resp.length !== 1) {
+    fail(what + ': expected a reply with exactly 1 element, got ' + safeJson(resp));
+  }
+  var e = resp[0];
+  if (typeOf(e) !== 'object') {
+    fail(what + ': resp[0] is not an object: ' + safeJson(e));
+  }
+  if (typeof e.stack !== 'string') {
+    fail(what + ': resp[0].stack is not a string: ' + safeJson(e));
+  }
+  if (e.stack.indexOf(prefix) !== 0) {
+    fail(what + ': stack does not start with ' + JSON.stringify(prefix) + ': ' + safeJson(e.stack, 200));
+  }
+  if (message !== undefined && Object.prototype.hasOwnProperty.call(e, 'msg') && e.msg !== message) {
+    fail(what + ': msg is ' + safeJson(e.msg) + ', expected ' + JSON.stringify(message));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// corpus cases
+
+function nested(depth) {
+  var v = 'leaf';
+  for (var i = 0; i < depth; i++) {
+    v = (i % 2 === 0) ? {d: v, i: i} : [i, v];
+  }
+  return v;
+}
+
+function manyKeys() {
+  var o = {};
+  var special = ['zeta', 'alpha', 'Mike', '_under', 'é', '中文', '😀', 'a b', 'Z', ''];
+  special.forEach(function(k, i) {
+    o[k] = i;
+  });
+  // 200 keys in a scrambled (non-sorted) order
+  for (var i = 0; i < 200; i++) {
+    var n = (i * 7919) % 200;
+    o['k' + n + '_' + String.fromCharCode(122 - (n % 26))] = n;
+  }
+  o.aaa = {z: 1, y: 2, x: [3, {c: 1, b: 2, a: 3}]};
+  return o;
+}
+
+function mib1() {
+  var pattern = 'The quick é中文😀!'; // 16 UTF-16 code units, 23 UTF-8 bytes
+  if (pattern.length !== 16) {
+    throw new Error('bad pattern');
+  }
+  var s = pattern.repeat(1048576 / 16);
+  return s;
+}
+
+function isIntIn(v, lo, hi) {
+  return typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
+}
+
+var CASES = [
+  {
+    name: 'echo-unicode',
+    run: async function(ctx) {
+      var strings = [
+        'é',
+        '中文',
+        '😀',
+        'line\u2028sep\u2029para',
+        'nul\u0000byte',
+        'héllo 中文 😀 \u2028\u2029\u0000 end',
+        'ctl \t\n\r\b\f \u0001\u001f \u007f \\ " / \' <>&',
+        '\ufeffbom \ufffd \uffff \ud7ff \ue000',
+        '𝄞 music 👨‍👩‍👧 family 🇫🇷 flag'
+      ];
+      for (var i = 0; i < strings.length; i++) {
+        var res = await ctx.invoke('echoRemote', 'echo', [strings[i]]);
+        var resp = respOf(res, 'echo(' + safeJson(strings[i], 40) + ')');
+        expectOneOf(resp, echoCandidates(ctx.styles, [strings[i]]), 'echo(' + safeJson(strings[i], 40) + ')');
+      }
+    }
+  },
+  {
+    name: 'echo-numbers',
+    run: async function(ctx) {
+      var nums = [
+        [0, 0],
+        [-1, -1],
+        [9007199254740992, 9007199254740992],
+        [-9007199254740992, -9007199254740992],
+        [9007199254740991, 9007199254740991],
+        [1.5, 1.5],
+        [0.1, 0.1],
+        [1e-7, 1e-7],
+        [1e21, 1e21],
+        [-0, 0], // JSON.stringify(-0) === "0"
+        [3.141592653589793, 3.141592653589793],
+        [5e-324, 5e-324],
+        [1.7976931348623157e308, 1.7976931348623157e308]
+      ];
+      for (var i = 0; i < nums.length; i++) {
+        var label = 'echo(' + (Object.is(nums[i][0], -0) ? '-0' : String(nums[i][0])) + ')';
+        var res = await ctx.invoke('echoRemote', 'echo', [nums[i][0]]);
+        var resp = respOf(res, label);
+        expectOneOf(resp, echoCandidates(ctx.styles, [nums[i][1]]), label);
+      }
+      // and all of them at once inside one array argument
+      var arr = nums.map(function(n) {
+        return n[0];
+      });
+      var want = nums.map(function(n) {
+        return n[1];
+      });
+      var res2 = await ctx.invoke('echoRemote', 'echo', [arr]);
+      expectOneOf(respOf(res2, 'echo([numbers])'), echoCandidates(ctx.styles, [want]), 'echo([numbers])');
+    }
+  },
+  {
+    name: 'echo-nesting',
+    run: async function(ctx) {
+      var deep = nested(64);
+      var res = await ctx.invoke('echoRemote', 'echo', [deep]);
+      expectOneOf(respOf(res, 'echo(nested 64)'), echoCandidates(ctx.styles, [deep]), 'echo(nested 64)');
+
+      var keys = manyKeys();
+      var res2 = await ctx.invoke('echoRemote', 'echo', [keys]);
+      var resp2 = respOf(res2, 'echo(many keys)');
+      expectOneOf(resp2, echoCandidates(ctx.styles, [keys]), 'echo(many keys)');
+      var got = JSON.stringify(resp2[1]);
+      var want = JSON.stringify(keys);
+      if (got !== want) {
+        fail('echo(many keys): key order changed: got ' + safeJson(Object.keys(resp2[1]).slice(0, 20)) +
+          ' expected ' + safeJson(Object.keys(keys).slice(0, 20)));
+      }
+    }
+  },
+  {
+    name: 'echo-empty',
+    run: async function(ctx) {
+      var vals = ['', [], {}, null, true, false];
+      for (var i = 0; i < vals.length; i++) {
+        var label = 'echo(' + safeJson(vals[i]) + ')';
+        var res = await ctx.invoke('echoRemote', 'echo', [vals[i]]);
+        expectOneOf(respOf(res, label), echoCandidates(ctx.styles, [vals[i]]), label);
+      }
+      // zero arguments: callback style -> [null]; promise style -> [null, null] (undefined -> null)
+      var res0 = await ctx.invoke('echoRemote', 'echo', []);
+      expectOneOf(respOf(res0, 'echo()'), echoCandidates(ctx.styles, []), 'echo()');
+    }
+  },
+  {
+    name: 'echo-multi',
+    run: async function(ctx) {
+      var args = ['a', 1, {b: 2}, [3]];
+      var res = await ctx.invoke('echoRemote', 'echo', args);
+      // promise style (pinus remote) can only answer the first argument: [null,'a']
+      expectOneOf(respOf(res, 'echo(a,1,{b:2},[3])'), echoCandidates(ctx.styles, args), 'echo(a,1,{b:2},[3])');
+    }
+  },
+  {
+    name: 'echo-1mib',
+    run: async function(ctx) {
+      var s = mib1();
+      var res = await ctx.invoke('echoRemote', 'echo', [s]);
+      var resp = respOf(res, 'echo(1 MiB string)');
+      if (!Array.isArray(resp) || resp.length !== 2 || resp[0] !== null) {
+        fail('echo(1 MiB string): reply is not [null, string]: ' + safeJson(resp, 200));
+      }
+      var d = diff(resp[1], s, '$[1]');
+      if (d) {
+        fail('echo(1 MiB string): ' + d);
+      }
+    }
+  },
+  {
+    name: 'concurrent-50',
+    run: async function(ctx) {
+      var order = [];
+      var calls = [];
+      for (var i = 0; i < 50; i++) {
+        (function(i) {
+          var ms = 5 + (49 - i) * 4;
+          calls.push(ctx.invoke('echoRemote', 'sleep', [ms]).then(function(res) {
+            order.push(i);
+            return {i: i, ms: ms, res: res};
+          }));
+        })(i);
+      }
+      var results = await Promise.all(calls);
+      results.forEach(function(r) {
+        var resp = respOf(r.res, 'sleep(' + r.ms + ') #' + r.i);
+        var d = diff(resp, [null, r.ms]);
+        if (d) {
+          fail('sleep(' + r.ms + ') #' + r.i + ': ' + d);
+        }
+      });
+      var inOrder = order.every(function(v, idx) {
+        return v === idx;
+      });
+      if (inOrder) {
+        fail('completion order equals send order (replies were serialized?)');
+      }
+      log('concurrent-50 completion order:', order.join(','));
+    }
+  },
+  {
+    name: 'time',
+    run: async function(ctx) {
+      var res = await ctx.invoke('timeRemote', 'getCurrentTime', [1, 2]);
+      var resp = respOf(res, 'getCurrentTime(1,2)');
+      var hms = function(a) {
+        return Array.isArray(a) && a.length === 3 && isIntIn(a[0], 0, 23) && isIntIn(a[1], 0, 59) && isIntIn(a[2], 0, 59);
+      };
+      var okStyles = ctx.styles.filter(function(style) {
+        if (style === 'callback') {
+          return hms(resp); // cb(hour, min, sec), no error slot
+        }
+        // pinus remote returns [h,m,s] -> reply [null,[h,m,s]]
+        return Array.isArray(resp) && resp.length === 2 && resp[0] === null && hms(resp[1]);
+      });
+      if (!okStyles.length) {
+        fail('getCurrentTime(1,2): expected ' + ctx.styles.map(function(s) {
+          return s === 'callback' ? '[h,m,s]' : '[null,[h,m,s]]';
+        }).join(' or ') + ', got ' + safeJson(resp));
+      }
+    }
+  },
+  {
+    name: 'fail-shape',
+    run: async function(ctx) {
+      var res = await ctx.invoke('echoRemote', 'fail', ['boom ü']);
+      checkErrorObject(respOf(res, 'fail("boom ü")'), 'Error: boom ü', 'fail("boom ü")', 'boom ü');
+    }
+  },
+  {
+    name: 'missing-service',
+    run: async function(ctx) {
+      var res = await ctx.invoke('nopeRemote', 'echo', ['x']);
+      checkErrorObject(respOf(res, 'nopeRemote.echo'), 'Error: no such service:nopeRemote', 'nopeRemote.echo');
+    }
+  },
+  {
+    name: 'missing-method',
+    run: async function(ctx) {
+      var res = await ctx.invoke('echoRemote', 'nope', ['x']);
+      checkErrorObject(respOf(res, 'echoRemote.nope'), 'Error: no such method:nope', 'echoRemote.nope');
+    }
+  },
+  {
+    name: 'missing-namespace',
+    impls: ['rpc04', 'rpc10'], // default selection; can be forced for pinus with --cases
+    run: async function(ctx) {
+      var res = await ctx.invokeNs('nons', 'echoRemote', 'echo', ['x']);
+      checkErrorObject(respOf(res, 'nons.echoRemote.echo'), 'Error: no such namespace:nons', 'nons.echoRemote.echo');
+    }
+  },
+  {
+    // OPT-IN only (never in the default set): echoRemote.never must get no reply at all.
+    // Passes when the client library reports its own timeout (rpc10/pinus: an Error from
+    // the mailbox timer) or when nothing at all comes back (rpc04 tcp: the mailbox timer
+    // throws ReferenceError instead of calling back). Takes about --timeout ms.
+    name: 'never',
+    optIn: true,
+    run: async function(ctx) {
+      var res = await ctx.invoke('echoRemote', 'never', []);
+      if (res.resp) {
+        fail('never(): got a reply ' + safeJson(res.resp));
+      }
+      log('never(): ' + (res.timeout ? 'no callback at all until the guard fired' :
+        'client-side error: ' + res.local.message));
+    }
+  }
+];
+
+async function runCorpus(opts) {
+  var cfg = commonConfig(opts);
+  if (!(cfg.port > 0)) {
+    usageError('corpus needs --port');
+  }
+  var styleOpt = opts['server-style'] || (cfg.impl === 'pinus' ? 'any' : 'callback');
+  var styles = {callback: ['callback'], promise: ['promise'], any: ['callback', 'promise']}[styleOpt];
+  if (!styles) {
+    usageError('--server-style must be callback, promise or any');
+  }
+
+  var selected;
+  if (opts.cases) {
+    var names = String(opts.cases).split(',').map(function(s) {
+      return s.trim();
+    }).filter(Boolean);
+    selected = names.map(function(n) {
+      var c = CASES.filter(function(cc) {
+        return cc.name === n;
+      })[0];
+      if (!c) {
+        usageError('unknown case ' + n + ' (known: ' + CASES.map(function(cc) {
+          return cc.name;
+        }).join(',') + ')');
+      }
+      return c;
+    });
+  } else {
+    selected = CASES.filter(function(c) {
+      return !c.optIn && (!c.impls || c.impls.indexOf(cfg.impl) >= 0);
+    });
+  }
+
+  var caseBudget = cfg.timeout + 1500;
+  // absolute bound for the whole run (each case is also raced against caseBudget)
+  var watchdog = setTimeout(function() {
+    log('global watchdog fired');
+    emitLine({case: '_watchdog', ok: false, detail: 'corpus run exceeded its global time bound'});
+    emitLine({summary: {passed: 0, failed: selected.length}});
+    process.exit(1);
+  }, selected.length * caseBudget + 10000);
+
+  var client;
+  try {
+    client = createClient(cfg);
+    await startClient(client);
+  } catch (e) {
+    log('client setup failed:', (e && e.stack) || String(e));
+    selected.forEach(function(c) {
+      emitLine({case: c.name, ok: false, detail: 'client setup failed: ' + (e && e.message)});
+    });
+    emitLine({summary: {passed: 0, failed: selected.length}});
+    process.exit(1);
+  }
+  log('corpus: impl=' + cfg.impl + ' transport=' + cfg.transport + ' target=' + cfg.targetId + '@' +
+    cfg.host + ':' + cfg.port + ' bufferMsg=' + cfg.buffer + ' styles=' + styles.join('/'));
+
+  var invokerCfg = Object.assign({}, cfg);
+  var invoke = makeInvoker(client, invokerCfg);
+  var ctx = {
+    styles: styles,
+    invoke: function(service, method, args) {
+      return invoke(service, method, args, caseBudget);
+    },
+    invokeNs: function(ns, service, method, args) {
+      // same as invoke with another namespace
+      return new Promise(function(resolve) {
+        var done = false;
+        var t = setTimeout(function() {
+          if (!done) {
+            done = true;
+            resolve({timeout: true});
+          }
+        }, caseBudget);
+        try {
+          client.rpcInvoke(cfg.targetId, {namespace: ns, serverType: cfg.serverType, service: service,
+            method: method, args: args}, function() {
+            if (done) {
+              return;
+            }
+            done = true;
+            clearTimeout(t);
+            var resp = Array.prototype.slice.call(arguments);
+            resolve(resp.length >= 1 && resp[0] instanceof Error ? {local: resp[0]} : {resp: resp});
+          });
+        } catch (e) {
+          done = true;
+          clearTimeout(t);
+          resolve({local: e});
+        }
+      });
+    }
+  };
+
+  var passed = 0;
+  var failed = 0;
+  for (var i = 0; i < selected.length; i++) {
+    var c = selected[i];
+    var uncaughtBefore = uncaughtLog.length;
+    var t0 = Date.now();
+    var outcome;
+    var guardTimer;
+    try {
+      await Promise.race([
+        c.run(ctx),
+        new Promise(function(resolve, reject) {
+          guardTimer = setTimeout(function() {
+            reject(new CaseFailure('case did not finish within ' + caseBudget + ' ms'));
+          }, caseBudget);
+        })
+      ]);
+      outcome = {case: c.name, ok: true};
+    } catch (e) {
+      var detail = e instanceof CaseFailure ? e.detail : 'exception in case: ' + ((e && e.stack) || String(e));
+      var newUncaught = uncaughtLog.slice(uncaughtBefore);
+      if (newUncaught.length) {
+        var counts = {};
+        var order = [];
+        newUncaught.forEach(function(u) {
+          if (!counts[u]) {
+            counts[u] = 0;
+            order.push(u);
+          }
+          counts[u]++;
+        });
+        detail += ' [uncaught exceptions during case: ' + order.map(function(u) {
+          return counts[u] > 1 ? u + ' (x' + counts[u] + ')' : u;
+        }).join(' ; ') + ']';
+      }
+      outcome = {case: c.name, ok: false, detail: detail};
+    }
+    clearTimeout(guardTimer);
+    if (outcome.ok) {
+      passed++;
+    } else {
+      failed++;
+    }
+    log(c.name + ': ' + (outcome.ok ? 'ok' : 'FAILED') + ' (' + (Date.now() - t0) + ' ms)');
+    emitLine(outcome);
+  }
+  emitLine({summary: {passed: passed, failed: failed}});
+  clearTimeout(watchdog);
+  try {
+    client.stop(true);
+  } catch (e) {
+    // ignore
+  }
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+// ===========================================================================
+// bench
+
+async function runBench(opts) {
+  var cfg = commonConfig(opts);
+  if (!(cfg.port > 0)) {
+    usageError('bench needs --port');
+  }
+  var payloadLen = intOpt(opts, 'payload', 1024);
+  var inflight = Math.max(1, Math.floor(intOpt(opts, 'inflight', 1)));
+  var count = Math.floor(intOpt(opts, 'count', 20000));
+  var maxSeconds = intOpt(opts, 'max-seconds', 10);
+  var warmup = 200;
+
+  var payload = '';
+  var alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  for (var i = 0; i < payloadLen; i++) {
+    payload += alphabet[i % alphabet.length];
+  }
+
+  var client = createClient(cfg);
+  await startClient(client);
+  var invoke = makeInvoker(client, cfg);
+  var guard = cfg.timeout + 1500;
+
+  var errors = 0;
+  var firstError = null;
+  var check = function(res) {
+    var ok = res.resp && res.resp.length >= 2 && res.resp[0] === null && res.resp[1] === payload;
+    if (!ok) {
+      errors++;
+      if (!firstError) {
+        firstError = res.timeout ? 'no callback (guard timeout)' :
+          res.local ? 'client-side error: ' + res.local.message : 'bad reply: ' + safeJson(res.resp, 200);
+      }
+    }
+    return ok;
+  };
+
+  // run `total` calls (or until deadline) with `inflight` outstanding; returns completed count
+  var phase = function(total, deadline) {
+    return new Promise(function(resolve) {
+      var issued = 0;
+      var completed = 0;
+      var outstanding = 0;
+      var finished = false;
+      var pump = function() {
+        while (outstanding < inflight && issued < total && Date.now() < deadline) {
+          issued++;
+          outstanding++;
+          invoke('echoRemote', 'echo', [payload], guard).then(onDone);
+        }
+        if (outstanding === 0 && !finished) {
+          finished = true;
+          resolve(completed);
+        }
+      };
+      var onDone = function(res) {
+        outstanding--;
+        completed++;
+        check(res);
+        pump();
+      };
+      pump();
+    });
+  };
+
+  var errorsBefore;
+  var overall = setTimeout(function() {
+    log('bench watchdog fired');
+    process.exit(1);
+  }, (maxSeconds + 60) * 1000 + 2 * guard);
+
+  await phase(warmup, Date.now() + Math.max(30000, guard * 2));
+  var warmErrors = errors;
+  if (warmErrors) {
+    log('warm-up errors: ' + warmErrors + ' (first: ' + firstError + ')');
+  }
+  errors = 0;
+  firstError = null;
+  errorsBefore = 0;
+  var t0 = process.hrtime.bigint();
+  var calls = await phase(count, Date.now() + maxSeconds * 1000);
+  var secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  clearTimeout(overall);
+  if (errors) {
+    log('errors: ' + errors + ' (first: ' + firstError + ')');
+  }
+  void errorsBefore;
+  emitLine({
+    impl: cfg.impl,
+    transport: cfg.transport,
+    inflight: inflight,
+    calls: calls,
+    secs: Math.round(secs * 1e6) / 1e6,
+    ops_per_sec: secs > 0 ? Math.round(calls / secs * 10) / 10 : 0,
+    errors: errors,
+    payload: payloadLen,
+    buffer: cfg.buffer
+  });
+  try {
+    client.stop(true);
+  } catch (e) {
+    // ignore
+  }
+  process.exit(0);
+}
+
+// ===========================================================================
+
+function main() {
+  var opts = parseArgs(process.argv.slice(2));
+  var mode = opts._[0];
+  if (opts.help || !mode) {
+    usageError(opts.help ? 'help' : 'missing mode');
+  }
+  if (MODES.indexOf(mode) < 0) {
+    usageError('unknown mode ' + mode + (mode === 'servers' ? ' (not implemented)' : ''));
+  }
+  var run = {server: runServer, corpus: runCorpus, bench: runBench}[mode];
+  try {
+    var p = run(opts);
+    if (p && p.catch) {
+      p.catch(function(e) {
+        log('fatal:', (e && e.stack) || String(e));
+        process.exit(1);
+      });
+    }
+  } catch (e) {
+    log('fatal:', (e && e.stack) || String(e));
+    process.exit(1);
+  }
+}
+
+main();

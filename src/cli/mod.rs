@@ -1,0 +1,91 @@
+//! The binary's commands: `serve`, `call`, `bench`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::transport::Transport;
+
+pub mod bench;
+pub mod call;
+pub mod serve;
+
+/// Exit code when no reply arrived (refused, reset, timeout).
+pub const EXIT_NO_REPLY: i32 = 1;
+/// Exit code for bad usage (clap uses it too).
+pub const EXIT_USAGE: i32 = 2;
+
+/// Errors the commands report; the binary prints them and picks the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line is wrong; the text says how to fix it.
+    #[error("{0}")]
+    Usage(String),
+    /// Nothing came back from the remote side.
+    #[error("{0}")]
+    NoReply(String),
+    /// Anything else (binding a port, I/O).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// Process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::NoReply(_) | CliError::Failed(_) => EXIT_NO_REPLY,
+        }
+    }
+}
+
+/// pomelo-interop: serve and call pomelo / pinus RPCs from Rust.
+#[derive(Debug, Parser)]
+#[command(name = "pomelo-interop", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start an RPC acceptor serving the demo remotes (timeRemote, echoRemote).
+    Serve(serve::ServeArgs),
+    /// Send one RPC and print the reply array as one line of JSON.
+    Call(call::CallArgs),
+    /// Measure calls per second against an acceptor (Rust or Node).
+    Bench(bench::BenchArgs),
+}
+
+/// Options shared by commands that speak a dialect.
+#[derive(Debug, Clone, Args)]
+pub struct DialectArgs {
+    /// Wire dialect: tcp (stream-pkg) or mqtt (pomelo 2.x / pinus default).
+    #[arg(long, short = 't', default_value = "mqtt", value_parser = parse_transport)]
+    pub transport: Transport,
+    /// Largest frame accepted or sent, in bytes (pomelo's pkgSize).
+    #[arg(long, default_value_t = crate::wire::DEFAULT_MAX_FRAME, value_name = "BYTES")]
+    pub max_frame: usize,
+}
+
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    s.parse()
+}
+
+/// Parses a millisecond count.
+pub fn millis(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("{s:?} is not a number of milliseconds"))
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a).await,
+        Command::Call(a) => call::run(a).await,
+        Command::Bench(a) => bench::run(a).await,
+    }
+}

@@ -1,0 +1,81 @@
+//! `serve`: an acceptor with the demo remotes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{CliError, DialectArgs, millis};
+use crate::server::demo;
+use crate::transport::{Acceptor, AcceptorOptions};
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    dialect: DialectArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, short = 'p', default_value_t = 3333)]
+    port: u16,
+    /// This server's id.
+    #[arg(long, default_value = "demo-server-1")]
+    id: String,
+    /// This server's type (callers put it in the route).
+    #[arg(long, default_value = "demo")]
+    server_type: String,
+    /// Reply in JSON arrays flushed every --interval (pomelo's bufferMsg).
+    #[arg(long)]
+    buffer_msg: bool,
+    /// Flush interval for --buffer-msg, in milliseconds.
+    #[arg(long, default_value = "30", value_parser = millis, value_name = "MS")]
+    interval: Duration,
+}
+
+/// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub async fn run(a: ServeArgs) -> Result<(), CliError> {
+    let mut opts = AcceptorOptions::new(a.dialect.transport, SocketAddr::new(a.host, a.port));
+    opts.server_id = a.id.clone();
+    opts.buffer_msg = a.buffer_msg;
+    opts.interval = a.interval;
+    opts.max_frame = a.dialect.max_frame;
+    let dispatcher = demo::remotes().into_dispatcher();
+    let routes = dispatcher.routes();
+    let acceptor = Acceptor::start(opts, dispatcher).await.map_err(|e| CliError::Failed(e.to_string()))?;
+    let addr = acceptor.local_addr();
+    let t = a.dialect.transport;
+    let st = &a.server_type;
+    println!("pomelo-interop: server {} (type {st}) listening on {t}://{addr}", a.id);
+    println!("remotes:");
+    for r in &routes {
+        println!("  {r}");
+    }
+    println!("try:");
+    println!("  pomelo-interop call -t {t} --to {addr} user.{st}.timeRemote.getCurrentTime '[1, 2]'");
+    println!("  pomelo-interop call -t {t} --to {addr} user.{st}.echoRemote.echo '[\"hello\", 42]'");
+    println!("  pomelo-interop call -t {t} --to {addr} user.{st}.echoRemote.fail '[\"boom\"]'");
+    println!("  pomelo-interop call -t {t} --to {addr} user.{st}.echoRemote.sleep '[500]'");
+    println!("stop with Ctrl-C");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    acceptor.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,12 @@
+//! pomelo-interop: wire-compatible pomelo / pinus RPC peers.
+//!
+//! Layers, bottom to top: [`message`] (the JSON envelope), [`wire`] (pure codecs),
+//! [`transport`] (generic mailbox and acceptor over a dialect), [`server`] (remotes and
+//! dispatch), [`client`] (the RPC client), [`cli`] (the binary's commands).
+
+pub mod cli;
+pub mod client;
+pub mod message;
+pub mod server;
+pub mod transport;
+pub mod wire;

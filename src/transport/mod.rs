@@ -1,0 +1,201 @@
+//! Sockets: one generic [`Mailbox`] (client side of one connection) and one generic
+//! [`Acceptor`] (listening side), working over a [`Dialect`] that says how frames look.
+//!
+//! Batching (`bufferMsg` + `interval`), TCP_NODELAY, write coalescing, keepalive and the
+//! connection-level limits live here once, not once per dialect.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Sink, Stream};
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use crate::message::RpcMsg;
+use crate::wire::WireError;
+
+mod acceptor;
+mod engine;
+mod mailbox;
+pub mod mqtt;
+mod pending;
+pub mod tcp;
+
+pub use acceptor::{Acceptor, AcceptorOptions};
+pub use mailbox::{Mailbox, MailboxOptions};
+pub use pending::PendingTable;
+
+/// A boxed stream of decoded frames.
+pub type FrameStream<F> = Pin<Box<dyn Stream<Item = Result<F, WireError>> + Send>>;
+/// A boxed sink of frames to encode.
+pub type FrameSink<F> = Pin<Box<dyn Sink<F, Error = WireError> + Send>>;
+
+/// What a received frame means to the generic mailbox/acceptor.
+#[derive(Debug)]
+pub enum Inbound {
+    /// An RPC payload: the JSON of one package or of a batch array.
+    Payload(Bytes),
+    /// A keepalive probe that the acceptor must answer.
+    Ping,
+    /// The answer to our probe.
+    Pong,
+    /// The peer's opening frame (MQTT CONNECT / CONNACK): nothing to do.
+    Hello,
+    /// The peer says goodbye.
+    Bye,
+    /// A frame of the dialect with no meaning here; logged and dropped.
+    Ignored(String),
+}
+
+/// A wire dialect: its frame type, how frames map to RPC payloads, and its control frames.
+pub trait Dialect: Clone + Send + Sync + 'static {
+    /// The decoded frame type.
+    type Frame: Send + fmt::Debug + 'static;
+    /// Name used in logs and errors.
+    const NAME: &'static str;
+
+    /// Frames an established TCP connection (either side) with a cap on frame size.
+    fn framed(
+        &self,
+        stream: TcpStream,
+        max_frame: usize,
+    ) -> (FrameStream<Self::Frame>, FrameSink<Self::Frame>);
+    /// Interprets a received frame.
+    fn classify(&self, frame: Self::Frame) -> Inbound;
+    /// Wraps an RPC payload into a frame.
+    fn payload(&self, json: Bytes) -> Self::Frame;
+    /// The mailbox's opening frame, if the dialect has one.
+    fn hello(&self) -> Option<Self::Frame> {
+        None
+    }
+    /// The mailbox's keepalive probe, if the dialect has one.
+    fn ping(&self) -> Option<Self::Frame> {
+        None
+    }
+    /// The acceptor's answer to a probe.
+    fn pong(&self) -> Option<Self::Frame> {
+        None
+    }
+    /// How often a mailbox probes by default (`None`: the dialect has no keepalive).
+    fn default_keepalive(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The dialects this build can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Native TCP with stream-pkg framing.
+    Tcp,
+    /// MQTT 3.1.1, topic `rpc` (pomelo 2.x / pinus default).
+    Mqtt,
+}
+
+impl Transport {
+    /// Every transport, for help texts and matrices.
+    pub const ALL: [Transport; 2] = [Transport::Tcp, Transport::Mqtt];
+
+    /// The name used on the command line and in pomelo configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Mqtt => "mqtt",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown transport {s:?} (expected tcp or mqtt)"))
+    }
+}
+
+/// Who is on the other end of an accepted connection.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Remote socket address.
+    pub addr: SocketAddr,
+    /// Connection number within this acceptor, from 1.
+    pub conn: u64,
+}
+
+/// A boxed reply future.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Vec<Value>> + Send>>;
+
+/// What an acceptor calls for each request: returns the complete `resp` array.
+///
+/// The server layer implements this; the transport only moves bytes.
+pub trait RpcHandler: Send + Sync + 'static {
+    /// Handles one call.
+    fn handle(&self, msg: RpcMsg, peer: &PeerInfo) -> ReplyFuture;
+}
+
+/// Errors of the transport layer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The TCP connection could not be made.
+    #[error("cannot connect to {}: {source} (is the server running and the port right?)", server_at(server, addr))]
+    Connect {
+        /// Server id.
+        server: String,
+        /// Address tried.
+        addr: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The connection ended; every pending call on it fails with this.
+    #[error("connection to {server} closed: {reason}")]
+    Closed {
+        /// Server id.
+        server: String,
+        /// Why it closed.
+        reason: String,
+    },
+    /// No reply before the call's deadline.
+    #[error("no reply from {server} within {ms} ms ({route})")]
+    Timeout {
+        /// Server id.
+        server: String,
+        /// The deadline in milliseconds.
+        ms: u128,
+        /// `namespace.serverType.service.method` of the call.
+        route: String,
+    },
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address asked for.
+        addr: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A codec error.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+fn server_at(server: &str, addr: &str) -> String {
+    if server == addr { addr.to_string() } else { format!("{server} at {addr}") }
+}
+
+/// Applies the socket options every pomelo-interop connection gets.
+pub(crate) fn tune(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::warn!("cannot set TCP_NODELAY: {e}");
+    }
+}
