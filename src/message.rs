@@ -103,16 +103,11 @@ pub enum MessageError {
 
 /// Whether a JSON payload is a batch (array) rather than a single package.
 pub fn is_batch(payload: &[u8]) -> bool {
-    payload
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'[')
+    payload.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b == b'[')
 }
 
 /// Parses a payload holding one package or a JSON array of packages into a list.
-pub fn parse_packages<T: serde::de::DeserializeOwned>(
-    payload: &[u8],
-) -> Result<Vec<T>, MessageError> {
+pub fn parse_packages<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<Vec<T>, MessageError> {
     if is_batch(payload) {
         Ok(serde_json::from_slice(payload)?)
     } else {
@@ -178,10 +173,8 @@ mod tests {
     #[test]
     fn request_key_order_matches_node() {
         // tcp04-basic, first request body (108 bytes).
-        let req = Request::new(
-            json!(0),
-            RpcMsg::new("user", "test", "service", "echo", vec![json!("hello")]),
-        );
+        let req =
+            Request::new(json!(0), RpcMsg::new("user", "test", "service", "echo", vec![json!("hello")]));
         assert_eq!(
             String::from_utf8(encode_request(&req)).unwrap(),
             r#"{"id":0,"msg":{"namespace":"user","serverType":"test","service":"service","method":"echo","args":["hello"]}}"#
@@ -200,8 +193,7 @@ mod tests {
     fn batch_and_single_both_parse() {
         let one: Vec<Response> = parse_packages(br#"{"id":"ten","resp":[null,1]}"#).unwrap();
         assert_eq!(one[0].id, Some(json!("ten")));
-        let many: Vec<Response> =
-            parse_packages(br#" [{"id":0,"resp":[null]},{"id":1,"resp":[]}]"#).unwrap();
+        let many: Vec<Response> = parse_packages(br#" [{"id":0,"resp":[null]},{"id":1,"resp":[]}]"#).unwrap();
         assert_eq!(many.len(), 2);
         let no_id: Vec<Response> = parse_packages(br#"{"resp":[{"stack":"x"}]}"#).unwrap();
         assert_eq!(no_id[0].id, None);

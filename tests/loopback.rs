@@ -9,7 +9,9 @@ use common::{Target, client_for, demo_acceptor, rust_corpus};
 use pomelo_interop::client::ClientError;
 use pomelo_interop::message::RpcMsg;
 use pomelo_interop::server::{RemoteError, Remotes};
-use pomelo_interop::transport::{Acceptor, AcceptorOptions, Mailbox, MailboxOptions, Transport, TransportError};
+use pomelo_interop::transport::{
+    Acceptor, AcceptorOptions, Mailbox, MailboxOptions, Transport, TransportError,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -63,7 +65,10 @@ async fn deadline_fires_and_leaves_nothing_pending() {
         assert!(err.to_string().contains("slow-1"), "{err}");
         assert_eq!(mb.pending(), 0);
         // The connection is still good.
-        assert_eq!(mb.call(echo(vec![json!(1)]), Duration::from_secs(5)).await.unwrap(), vec![json!(null), json!(1)]);
+        assert_eq!(
+            mb.call(echo(vec![json!(1)]), Duration::from_secs(5)).await.unwrap(),
+            vec![json!(null), json!(1)]
+        );
         mb.close();
         acc.shutdown().await;
     }
@@ -98,7 +103,9 @@ async fn dropped_connection_fails_every_pending_call_at_once() {
         let addr = closing_server(600).await;
         let client = client_for(t, addr, false);
         let started = Instant::now();
-        let calls = (0..5).map(|i| client.call("rust-1", echo(vec![json!("x".repeat(100)), json!(i)]), Some(Duration::from_secs(20))));
+        let calls = (0..5).map(|i| {
+            client.call("rust-1", echo(vec![json!("x".repeat(100)), json!(i)]), Some(Duration::from_secs(20)))
+        });
         let results = futures::future::join_all(calls).await;
         assert!(started.elapsed() < Duration::from_secs(5), "failed at once, not at the deadline");
         for r in results {
@@ -111,7 +118,8 @@ async fn dropped_connection_fails_every_pending_call_at_once() {
             }
         }
         // The next call reconnects (and fails the same way, at once).
-        let r = client.call("rust-1", echo(vec![json!("y".repeat(700))]), Some(Duration::from_secs(20))).await;
+        let r =
+            client.call("rust-1", echo(vec![json!("y".repeat(700))]), Some(Duration::from_secs(20))).await;
         assert!(matches!(r, Err(ClientError::Transport(TransportError::Closed { .. }))), "{r:?}");
     }
 }
@@ -217,7 +225,8 @@ async fn bad_input_costs_only_that_connection() {
     for t in Transport::ALL {
         let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
         opts.max_frame = 64 * 1024;
-        let acc = Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
+        let acc =
+            Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
         let addr = acc.local_addr();
         let good = client_for(t, addr, false);
         assert!(good.call("rust-1", echo(vec![json!(0)]), None).await.is_ok());
@@ -245,7 +254,9 @@ async fn bad_input_costs_only_that_connection() {
             let mut framed = Vec::new();
             match t {
                 Transport::Tcp => framed.push(req.len() as u8),
-                Transport::Mqtt => framed.extend_from_slice(&[0x30, (req.len() + 5) as u8, 0, 3, b'r', b'p', b'c']),
+                Transport::Mqtt => {
+                    framed.extend_from_slice(&[0x30, (req.len() + 5) as u8, 0, 3, b'r', b'p', b'c'])
+                }
             }
             framed.extend_from_slice(req);
             framed.extend_from_slice(&bytes);
@@ -254,9 +265,15 @@ async fn bad_input_costs_only_that_connection() {
             let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
             assert!(read.is_ok(), "{t} {what}: connection was not closed");
             let text = String::from_utf8_lossy(&got);
-            assert!(text.contains(r#"{"id":7,"resp":[null,150]}"#), "{t} {what}: accepted request lost: {text:?}");
+            assert!(
+                text.contains(r#"{"id":7,"resp":[null,150]}"#),
+                "{t} {what}: accepted request lost: {text:?}"
+            );
             // Others are unaffected.
-            assert_eq!(good.call("rust-1", echo(vec![json!(what)]), None).await.unwrap(), vec![json!(null), json!(what)]);
+            assert_eq!(
+                good.call("rust-1", echo(vec![json!(what)]), None).await.unwrap(),
+                vec![json!(null), json!(what)]
+            );
         }
         acc.shutdown().await;
     }
@@ -275,7 +292,12 @@ async fn handler_errors_and_panics_cost_only_that_call() {
         .method("err", || async { Err::<u8, _>(RemoteError::new("nope").with("code", 7)) })
         .method("ok", || async { Ok::<_, RemoteError>("fine") });
     for t in Transport::ALL {
-        let acc = Acceptor::start(AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap()), r.clone().into_dispatcher()).await.unwrap();
+        let acc = Acceptor::start(
+            AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap()),
+            r.clone().into_dispatcher(),
+        )
+        .await
+        .unwrap();
         let client = client_for(t, acc.local_addr(), false);
         let call = |m: &str| client.call("rust-1", RpcMsg::new("user", "demo", "risky", m, vec![]), None);
         let p = call("panic").await.unwrap();
@@ -292,7 +314,8 @@ async fn graceful_shutdown_answers_inflight_requests() {
     let acc = demo_acceptor(Transport::Mqtt, false).await;
     let client = client_for(Transport::Mqtt, acc.local_addr(), false);
     assert!(client.call("rust-1", echo(vec![]), None).await.is_ok());
-    let slow = client.call("rust-1", RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![json!(300)]), None);
+    let slow =
+        client.call("rust-1", RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![json!(300)]), None);
     let stop = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
         acc.shutdown().await;

@@ -39,9 +39,8 @@ pub fn server_from_addr(id: &str, to: &str) -> Result<ServerInfo, CliError> {
     let (host, port) = to
         .rsplit_once(':')
         .ok_or_else(|| CliError::Usage(format!("--to {to:?}: expected HOST:PORT, e.g. 127.0.0.1:3333")))?;
-    let port = port
-        .parse()
-        .map_err(|_| CliError::Usage(format!("--to {to:?}: {port:?} is not a port number")))?;
+    let port =
+        port.parse().map_err(|_| CliError::Usage(format!("--to {to:?}: {port:?} is not a port number")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     Ok(ServerInfo { id: id.to_string(), server_type: String::new(), host, port })
 }

@@ -76,9 +76,7 @@ fn parse_transport(s: &str) -> Result<Transport, String> {
 
 /// Parses a millisecond count.
 pub fn millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| format!("{s:?} is not a number of milliseconds"))
+    s.parse::<u64>().map(Duration::from_millis).map_err(|_| format!("{s:?} is not a number of milliseconds"))
 }
 
 /// Runs the parsed command.
@@ -87,5 +85,26 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(a).await,
         Command::Call(a) => call::run(a).await,
         Command::Bench(a) => bench::run(a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_defaults_match_the_readme() {
+        let cli = Cli::try_parse_from(["pomelo-interop", "serve"]).unwrap();
+        let Command::Serve(s) = cli.command else { panic!("not serve") };
+        assert_eq!(s.dialect.transport, Transport::Mqtt);
+        assert_eq!((s.host.to_string().as_str(), s.port), ("127.0.0.1", 3333));
+        assert_eq!((s.id.as_str(), s.server_type.as_str()), ("demo-server-1", "demo"));
+        assert!(!s.buffer_msg);
+    }
+
+    #[test]
+    fn transports_parse_case_insensitively() {
+        assert_eq!(parse_transport("TCP"), Ok(Transport::Tcp));
+        assert!(parse_transport("ws").unwrap_err().contains("expected tcp or mqtt"));
     }
 }

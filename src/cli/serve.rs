@@ -13,25 +13,25 @@ use crate::transport::{Acceptor, AcceptorOptions};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    dialect: DialectArgs,
+    pub dialect: DialectArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
+    pub host: IpAddr,
     /// Port to listen on (0 picks a free one).
     #[arg(long, short = 'p', default_value_t = 3333)]
-    port: u16,
+    pub port: u16,
     /// This server's id.
     #[arg(long, default_value = "demo-server-1")]
-    id: String,
+    pub id: String,
     /// This server's type (callers put it in the route).
     #[arg(long, default_value = "demo")]
-    server_type: String,
+    pub server_type: String,
     /// Reply in JSON arrays flushed every --interval (pomelo's bufferMsg).
     #[arg(long)]
-    buffer_msg: bool,
+    pub buffer_msg: bool,
     /// Flush interval for --buffer-msg, in milliseconds.
     #[arg(long, default_value = "30", value_parser = millis, value_name = "MS")]
-    interval: Duration,
+    pub interval: Duration,
 }
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.

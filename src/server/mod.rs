@@ -209,12 +209,7 @@ impl Remotes {
     }
 
     fn insert(&mut self, ns: &str, svc: &str, method: &str, h: BoxHandler) {
-        self.table
-            .entry(ns.into())
-            .or_default()
-            .entry(svc.into())
-            .or_default()
-            .insert(method.into(), h);
+        self.table.entry(ns.into()).or_default().entry(svc.into()).or_default().insert(method.into(), h);
     }
 
     /// Whether `namespace.service.method` is registered.
@@ -292,8 +287,7 @@ impl Dispatcher {
             .table
             .get(&msg.namespace)
             .ok_or_else(|| format!("no such namespace:{}", msg.namespace))?;
-        let methods =
-            services.get(&msg.service).ok_or_else(|| format!("no such service:{}", msg.service))?;
+        let methods = services.get(&msg.service).ok_or_else(|| format!("no such service:{}", msg.service))?;
         methods.get(&msg.method).ok_or_else(|| format!("no such method:{}", msg.method))
     }
 }
@@ -340,10 +334,16 @@ mod tests {
             .method("hms", || async { Reply::Values(vec![json!(1), json!(2), json!(3)]) })
             .method_raw("all", |_ctx, args| async move { Reply::ok(args) });
         let d = r.into_dispatcher();
-        assert_eq!(call(&d, "user", "math", "add", vec![json!(2), json!(3)]).await, vec![json!(null), json!(5)]);
+        assert_eq!(
+            call(&d, "user", "math", "add", vec![json!(2), json!(3)]).await,
+            vec![json!(null), json!(5)]
+        );
         assert_eq!(call(&d, "user", "math", "opt", vec![]).await, vec![json!(null), json!(true)]);
         assert_eq!(call(&d, "user", "math", "hms", vec![]).await, vec![json!(1), json!(2), json!(3)]);
-        assert_eq!(call(&d, "user", "math", "all", vec![json!("a"), json!(1)]).await, vec![json!(null), json!("a"), json!(1)]);
+        assert_eq!(
+            call(&d, "user", "math", "all", vec![json!("a"), json!(1)]).await,
+            vec![json!(null), json!("a"), json!(1)]
+        );
         let bad = call(&d, "user", "math", "add", vec![json!("x")]).await;
         assert!(stack(&bad[0]).starts_with("Error: math.add: invalid argument 0"), "{bad:?}");
     }

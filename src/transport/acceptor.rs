@@ -74,8 +74,12 @@ impl Acceptor {
             .map_err(|source| TransportError::Bind { addr: opts.listen.to_string(), source })?;
         let shutdown = CancellationToken::new();
         let task = match opts.transport {
-            Transport::Tcp => tokio::spawn(accept_loop(TcpDialect, listener, opts, handler, shutdown.clone())),
-            Transport::Mqtt => tokio::spawn(accept_loop(MqttDialect, listener, opts, handler, shutdown.clone())),
+            Transport::Tcp => {
+                tokio::spawn(accept_loop(TcpDialect, listener, opts, handler, shutdown.clone()))
+            }
+            Transport::Mqtt => {
+                tokio::spawn(accept_loop(MqttDialect, listener, opts, handler, shutdown.clone()))
+            }
         };
         Ok(Acceptor { local_addr, shutdown, task })
     }
@@ -135,7 +139,8 @@ async fn accept_loop<D: Dialect>(
         let peer = PeerInfo { addr, conn: counter.fetch_add(1, Ordering::Relaxed) + 1 };
         tracing::debug!(server = %settings.server_id, peer = %addr, conn = peer.conn, dialect = D::NAME, "accepted");
         let io = dialect.framed(stream, opts.max_frame);
-        let fut = serve_connection(dialect.clone(), io, peer, handler.clone(), settings.clone(), shutdown.clone());
+        let fut =
+            serve_connection(dialect.clone(), io, peer, handler.clone(), settings.clone(), shutdown.clone());
         conns.spawn(async move {
             fut.await;
             drop(slot);

@@ -43,7 +43,7 @@ pub(crate) async fn run_writer<D: Dialect>(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
-    let result = async {
+    async {
         loop {
             let tick_fut = async {
                 match tick.as_mut() {
@@ -81,8 +81,7 @@ pub(crate) async fn run_writer<D: Dialect>(
         flush_batch(&dialect, &mut sink, &mut queued).await?;
         sink.close().await
     }
-    .await;
-    result
+    .await
 }
 
 async fn feed<D: Dialect>(
@@ -164,9 +163,7 @@ pub(crate) async fn serve_connection<D: Dialect>(
         };
         match dialect.classify(frame) {
             Inbound::Payload(json) => {
-                if let Err(reason) =
-                    dispatch_payload(&json, &peer, &handler, &tx, &inflight).await
-                {
+                if let Err(reason) = dispatch_payload(&json, &peer, &handler, &tx, &inflight).await {
                     tracing::warn!(peer = %peer.addr, conn = peer.conn, dialect = D::NAME, "closing connection: {reason}");
                     break reason;
                 }

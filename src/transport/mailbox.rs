@@ -62,10 +62,10 @@ struct Shared {
 impl Shared {
     fn fail_all(&self, reason: &str) {
         let server = self.server_id.clone();
-        self.pending.lock().expect("pending lock").close(reason, || TransportError::Closed {
-            server: server.clone(),
-            reason: reason.to_string(),
-        });
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .close(reason, || TransportError::Closed { server: server.clone(), reason: reason.to_string() });
         self.dead.cancel();
     }
 }
@@ -160,15 +160,7 @@ impl Mailbox {
                 writer_shared.fail_all(&format!("write failed: {e}"));
             }
         });
-        tokio::spawn(read_loop(
-            dialect,
-            frames,
-            shared.clone(),
-            tx.clone(),
-            keepalive,
-            close.clone(),
-            abort,
-        ));
+        tokio::spawn(read_loop(dialect, frames, shared.clone(), tx.clone(), keepalive, close.clone(), abort));
         Mailbox { inner: Arc::new(Handle { tx, shared, close }) }
     }
 
@@ -321,7 +313,9 @@ fn deliver(shared: &Shared, json: &[u8]) -> Result<(), String> {
                     tracing::debug!(server = %shared.server_id, %id, "dropping response with no waiting call");
                 }
             }
-            None => tracing::warn!(server = %shared.server_id, resp = ?r.resp, "dropping response without id"),
+            None => {
+                tracing::warn!(server = %shared.server_id, resp = ?r.resp, "dropping response without id")
+            }
         }
     }
     Ok(())

@@ -149,7 +149,10 @@ pub trait RpcHandler: Send + Sync + 'static {
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The TCP connection could not be made.
-    #[error("cannot connect to {}: {source} (is the server running and the port right?)", server_at(server, addr))]
+    #[error(
+        "cannot connect to {}: {source} (is the server running and the port right?)",
+        server_at(server, addr)
+    )]
     Connect {
         /// Server id.
         server: String,

@@ -69,13 +69,7 @@ impl Packet {
 
     /// A QoS 0 PUBLISH.
     pub fn publish(topic: impl Into<String>, payload: impl Into<Bytes>) -> Packet {
-        Packet::Publish {
-            topic: topic.into(),
-            qos: 0,
-            pkid: None,
-            retain: false,
-            payload: payload.into(),
-        }
+        Packet::Publish { topic: topic.into(), qos: 0, pkid: None, retain: false, payload: payload.into() }
     }
 }
 

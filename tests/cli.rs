@@ -1,0 +1,160 @@
+//! The binary as a user runs it: `serve`, then `call` with every kind of outcome.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pomelo-interop");
+
+/// `serve` child, killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> (Server, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit("://").next().unwrap().to_string();
+    assert!(first.contains("listening on"), "{first}");
+    let banner: Vec<String> = lines
+        .by_ref()
+        .take_while(|l| l.as_ref().is_ok_and(|l| !l.starts_with("stop")))
+        .map(Result::unwrap)
+        .collect();
+    assert!(banner.iter().any(|l| l.contains("user.timeRemote.getCurrentTime")), "{banner:?}");
+    assert!(banner.iter().any(|l| l.contains("pomelo-interop call")), "{banner:?}");
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child), addr)
+}
+
+fn call(args: &[&str]) -> Output {
+    Command::new(BIN).arg("call").args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn serve_and_call_both_dialects() {
+    for t in ["tcp", "mqtt"] {
+        let (_srv, addr) = serve(&["-t", t]);
+        let o = call(&["-t", t, "--to", &addr, "user.demo.echoRemote.echo", r#"["hi",{"z":1,"a":2},[]]"#]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), r#"[null,"hi",{"z":1,"a":2},[]]"#);
+
+        let o = call(&["-t", t, "--to", &addr, "user.demo.timeRemote.getCurrentTime", "[1,2]"]);
+        let hms: Vec<u32> = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(hms.len(), 3);
+
+        // A reply carrying an error is still a reply: exit 0.
+        let o = call(&["-t", t, "--to", &addr, "user.demo.echoRemote.fail", r#"["boom"]"#]);
+        assert_eq!(o.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v[0]["msg"], "boom");
+        assert!(v[0]["stack"].as_str().unwrap().starts_with("Error: boom\n    at "));
+
+        let o = call(&["-t", t, "--to", &addr, "user.demo.nopeRemote.x"]);
+        assert!(stdout(&o).contains("no such service:nopeRemote"), "{}", stdout(&o));
+
+        // No reply within the deadline: exit 1, a message, nothing on stdout.
+        let o = call(&["-t", t, "--to", &addr, "--timeout", "300", "user.demo.echoRemote.sleep", "[5000]"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("no reply") && stderr(&o).contains("300 ms"), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "");
+    }
+}
+
+#[test]
+fn buffered_server_answers_the_cli() {
+    let (_srv, addr) = serve(&["-t", "mqtt", "--buffer-msg", "--interval", "5"]);
+    let o = call(&["--to", &addr, "user.demo.echoRemote.echo", "[1]"]);
+    assert_eq!(stdout(&o), "[null,1]", "{}", stderr(&o));
+}
+
+#[test]
+fn dead_port_fails_at_once_in_both_dialects() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for t in ["tcp", "mqtt"] {
+        let started = Instant::now();
+        let o = call(&[
+            "-t",
+            t,
+            "--to",
+            &format!("127.0.0.1:{port}"),
+            "--timeout",
+            "20000",
+            "user.demo.echoRemote.echo",
+        ]);
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("cannot connect") && stderr(&o).contains("refused"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn peer_that_hangs_up_fails_at_once() {
+    // Accepts and closes: the Node MQTT acceptor would never do this, but a dying server does.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(2) {
+            drop(s);
+        }
+    });
+    for t in ["tcp", "mqtt"] {
+        let started = Instant::now();
+        let o = call(&["-t", t, "--to", &addr, "--timeout", "20000", "user.demo.echoRemote.echo"]);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("closed"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn usage_errors_explain_themselves() {
+    let o = call(&["--to", "127.0.0.1:1", "user.demo.echoRemote", "[]"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("namespace.serverType.service.method"), "{}", stderr(&o));
+    let o = call(&["--to", "127.0.0.1:1", "user.demo.echoRemote.echo", r#"{"a":1}"#]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("JSON array"), "{}", stderr(&o));
+    let o = call(&["--to", "localhost", "user.demo.echoRemote.echo"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("HOST:PORT"), "{}", stderr(&o));
+    let o = Command::new(BIN).args(["call", "--help"]).output().unwrap();
+    assert!(stdout(&o).contains("Exit status"), "{}", stdout(&o));
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let (mut srv, _addr) = serve(&[]);
+    let pid = srv.0.id();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = srv.0.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
