@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! pomelo-interop: wire-compatible pomelo / pinus RPC peers.
 //!
 //! Layers, bottom to top: [`message`] (the JSON envelope), [`wire`] (pure codecs),
