@@ -28,6 +28,7 @@
  *   --inflight N              bench: calls kept in flight, default 1
  *   --count N                 bench: measured calls, default 20000
  *   --max-seconds S           bench: measurement time limit, default 10
+ *   --warmup N                bench: warm-up calls before measuring, default 200 (same inflight)
  *   --nodelay                 OPT-IN, NOT stock behaviour: set TCP_NODELAY on every socket this
  *                             process opens/accepts (pomelo-rpc 1.0.7 does not do it by itself)
  *
@@ -105,7 +106,7 @@ function usageError(msg) {
     'usage: node peer.js <server|corpus|bench> [--impl rpc04|rpc10|pinus] [--transport tcp|mqtt|ws] ' +
     '[--host H] [--port N] [--buffer] [--interval MS] [--id ID] [--server-type T] [--timeout MS] ' +
     '[--target-id ID] [--cases a,b] [--server-style callback|promise|any] [--payload B] [--inflight N] ' +
-    '[--count N] [--max-seconds S] [--nodelay]\n');
+    '[--count N] [--max-seconds S] [--warmup N] [--nodelay]\n');
   process.exit(2);
 }
 
@@ -130,6 +131,12 @@ var REMOTE_DIR = {
   pinus: path.join(__dirname, 'remote', 'pinus', 'user')
 };
 
+function requirePinus() {
+  // pinus-loader uses Reflect.hasMetadata; a plain-JS pinus app must load this first.
+  require('reflect-metadata');
+  return require('pinus-rpc');
+}
+
 // Returns {acceptorFactory} for the server side. pomelo-rpc wants an object with
 // create(opts, cb); pinus-rpc wants a plain function (opts, cb).
 function acceptorFor(impl, transport) {
@@ -151,7 +158,7 @@ function acceptorFor(impl, transport) {
       return require('pomelo-rpc/lib/rpc-server/acceptors/tcp-acceptor');
     }
   } else if (impl === 'pinus') {
-    var pinus = require('pinus-rpc');
+    var pinus = requirePinus();
     if (transport === 'mqtt') {
       return pinus.createDefaultAcceptor; // MQTTAcceptor
     }
@@ -179,7 +186,7 @@ function mailboxFor(impl, transport) {
         'tracer in send and mis-orders callback arguments); use --impl rpc04 --transport tcp as the tcp client');
     }
   } else if (impl === 'pinus') {
-    var pinus = require('pinus-rpc');
+    var pinus = requirePinus();
     if (transport === 'mqtt') {
       return pinus.createMqttMailBox;
     }
@@ -302,7 +309,7 @@ function runServer(opts) {
       interval: cfg.interval
     };
     if (cfg.impl === 'pinus') {
-      gateway = require('pinus-rpc').createServer(serverOpts);
+      gateway = requirePinus().createServer(serverOpts);
     } else {
       var lib = cfg.impl === 'rpc04' ? require('pomelo-rpc-04') : require('pomelo-rpc');
       gateway = lib.server.create(serverOpts);
@@ -408,7 +415,7 @@ function createClient(cfg) {
   };
   var client;
   if (cfg.impl === 'pinus') {
-    client = require('pinus-rpc').createClient(clientOpts);
+    client = requirePinus().createClient(clientOpts);
   } else if (cfg.impl === 'rpc04') {
     // pomelo-rpc 0.4.11 mail station calls mailboxFactory.create(server, opts)
     client = require('pomelo-rpc-04').client.create(clientOpts);
@@ -442,10 +449,15 @@ function startClient(client) {
 //            or {timeout: true}          nothing at all within guardMs (e.g. the rpc04 tcp
 //                                        mailbox timer crashes instead of calling back)
 function makeInvoker(client, cfg) {
-  return function invoke(service, method, args, guardMs) {
-    var msg = {namespace: 'user', serverType: cfg.serverType, service: service, method: method, args: args};
+  var invoke = function(service, method, args, guardMs) {
+    return invokeNs('user', service, method, args, guardMs);
+  };
+  var invokeNs = function(namespace, service, method, args, guardMs) {
+    var msg = {namespace: namespace, serverType: cfg.serverType, service: service, method: method, args: args};
     return invokeRaw(msg, guardMs);
   };
+  invoke.ns = invokeNs;
+  return invoke;
 
   function invokeRaw(msg, guardMs) {
     return new Promise(function(resolve) {
@@ -601,12 +613,15 @@ function expectOneOf(resp, candidates, what) {
   for (var i = 0; i < candidates.length; i++) {
     var d = diff(resp, candidates[i].value);
     if (!d) {
+      matchedStyles[candidates[i].style] = true;
       return candidates[i].style;
     }
     reasons.push((candidates.length > 1 ? candidates[i].style + ' style: ' : '') + d);
   }
   fail(what + ': ' + reasons.join(' | '));
 }
+
+var matchedStyles = {}; // which reply style(s) the current case matched (logged to stderr)
 
 function echoCandidates(styles, args) {
   return styles.map(function(style) {
@@ -835,6 +850,9 @@ var CASES = [
         // pinus remote returns [h,m,s] -> reply [null,[h,m,s]]
         return Array.isArray(resp) && resp.length === 2 && resp[0] === null && hms(resp[1]);
       });
+      okStyles.forEach(function(st) {
+        matchedStyles[st] = true;
+      });
       if (!okStyles.length) {
         fail('getCurrentTime(1,2): expected ' + ctx.styles.map(function(s) {
           return s === 'callback' ? '[h,m,s]' : '[null,[h,m,s]]';
@@ -946,40 +964,14 @@ async function runCorpus(opts) {
   log('corpus: impl=' + cfg.impl + ' transport=' + cfg.transport + ' target=' + cfg.targetId + '@' +
     cfg.host + ':' + cfg.port + ' bufferMsg=' + cfg.buffer + ' styles=' + styles.join('/'));
 
-  var invokerCfg = Object.assign({}, cfg);
-  var invoke = makeInvoker(client, invokerCfg);
+  var invoke = makeInvoker(client, cfg);
   var ctx = {
     styles: styles,
     invoke: function(service, method, args) {
       return invoke(service, method, args, caseBudget);
     },
     invokeNs: function(ns, service, method, args) {
-      // same as invoke with another namespace
-      return new Promise(function(resolve) {
-        var done = false;
-        var t = setTimeout(function() {
-          if (!done) {
-            done = true;
-            resolve({timeout: true});
-          }
-        }, caseBudget);
-        try {
-          client.rpcInvoke(cfg.targetId, {namespace: ns, serverType: cfg.serverType, service: service,
-            method: method, args: args}, function() {
-            if (done) {
-              return;
-            }
-            done = true;
-            clearTimeout(t);
-            var resp = Array.prototype.slice.call(arguments);
-            resolve(resp.length >= 1 && resp[0] instanceof Error ? {local: resp[0]} : {resp: resp});
-          });
-        } catch (e) {
-          done = true;
-          clearTimeout(t);
-          resolve({local: e});
-        }
-      });
+      return invoke.ns(ns, service, method, args, caseBudget);
     }
   };
 
@@ -988,6 +980,7 @@ async function runCorpus(opts) {
   for (var i = 0; i < selected.length; i++) {
     var c = selected[i];
     var uncaughtBefore = uncaughtLog.length;
+    matchedStyles = {};
     var t0 = Date.now();
     var outcome;
     var guardTimer;
@@ -1026,7 +1019,9 @@ async function runCorpus(opts) {
     } else {
       failed++;
     }
-    log(c.name + ': ' + (outcome.ok ? 'ok' : 'FAILED') + ' (' + (Date.now() - t0) + ' ms)');
+    var ms = Object.keys(matchedStyles);
+    log(c.name + ': ' + (outcome.ok ? 'ok' : 'FAILED') + ' (' + (Date.now() - t0) + ' ms)' +
+      (ms.length ? ' reply style: ' + ms.join('+') : ''));
     emitLine(outcome);
   }
   emitLine({summary: {passed: passed, failed: failed}});
@@ -1051,7 +1046,7 @@ async function runBench(opts) {
   var inflight = Math.max(1, Math.floor(intOpt(opts, 'inflight', 1)));
   var count = Math.floor(intOpt(opts, 'count', 20000));
   var maxSeconds = intOpt(opts, 'max-seconds', 10);
-  var warmup = 200;
+  var warmup = Math.floor(intOpt(opts, 'warmup', 200));
 
   var payload = '';
   var alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -1106,7 +1101,6 @@ async function runBench(opts) {
     });
   };
 
-  var errorsBefore;
   var overall = setTimeout(function() {
     log('bench watchdog fired');
     process.exit(1);
@@ -1119,7 +1113,6 @@ async function runBench(opts) {
   }
   errors = 0;
   firstError = null;
-  errorsBefore = 0;
   var t0 = process.hrtime.bigint();
   var calls = await phase(count, Date.now() + maxSeconds * 1000);
   var secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -1127,7 +1120,6 @@ async function runBench(opts) {
   if (errors) {
     log('errors: ' + errors + ' (first: ' + firstError + ')');
   }
-  void errorsBefore;
   emitLine({
     impl: cfg.impl,
     transport: cfg.transport,
@@ -1137,7 +1129,8 @@ async function runBench(opts) {
     ops_per_sec: secs > 0 ? Math.round(calls / secs * 10) / 10 : 0,
     errors: errors,
     payload: payloadLen,
-    buffer: cfg.buffer
+    buffer: cfg.buffer,
+    nodelay: cfg.nodelay
   });
   try {
     client.stop(true);

@@ -40,6 +40,12 @@ async fn corpus_mqtt() {
 }
 
 #[tokio::test]
+async fn corpus_pinus_tcp() {
+    corpus(Transport::PinusTcp, false, false).await;
+    corpus(Transport::PinusTcp, true, true).await;
+}
+
+#[tokio::test]
 async fn corpus_buffered_both_sides() {
     corpus(Transport::Tcp, true, true).await;
     corpus(Transport::Mqtt, true, true).await;
@@ -239,6 +245,12 @@ async fn bad_input_costs_only_that_connection() {
                 ("not json", b"\x05hello".to_vec()),
                 ("empty frame", vec![0x00]),
             ],
+            Transport::PinusTcp => vec![
+                ("oversize", vec![0x81, 0x80, 0x80, 0x80, 0x00]),
+                ("unknown type", vec![0x01, 0x07]),
+                ("not json", b"\x06\x00hello".to_vec()),
+                ("empty frame", vec![0x00]),
+            ],
             Transport::Mqtt => vec![
                 ("oversize", vec![0x30, 0xff, 0xff, 0xff, 0x7f]),
                 ("bad varint", vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
@@ -254,6 +266,7 @@ async fn bad_input_costs_only_that_connection() {
             let mut framed = Vec::new();
             match t {
                 Transport::Tcp => framed.push(req.len() as u8),
+                Transport::PinusTcp => framed.extend_from_slice(&[(req.len() + 1) as u8, 0x00]),
                 Transport::Mqtt => {
                     framed.extend_from_slice(&[0x30, (req.len() + 5) as u8, 0, 3, b'r', b'p', b'c'])
                 }

@@ -62,7 +62,8 @@ pub enum Command {
 /// Options shared by commands that speak a dialect.
 #[derive(Debug, Clone, Args)]
 pub struct DialectArgs {
-    /// Wire dialect: tcp (stream-pkg) or mqtt (pomelo 2.x / pinus default).
+    /// Wire dialect: tcp (stream-pkg), mqtt (pomelo 2.x / pinus default) or pinus-tcp
+    /// (pinus-rpc's typed tcp frames).
     #[arg(long, short = 't', default_value = "mqtt", value_parser = parse_transport)]
     pub transport: Transport,
     /// Largest frame accepted or sent, in bytes (pomelo's pkgSize).
@@ -105,6 +106,6 @@ mod tests {
     #[test]
     fn transports_parse_case_insensitively() {
         assert_eq!(parse_transport("TCP"), Ok(Transport::Tcp));
-        assert!(parse_transport("ws").unwrap_err().contains("expected tcp or mqtt"));
+        assert!(parse_transport("ws").unwrap_err().contains("expected tcp, mqtt or pinus-tcp"));
     }
 }

@@ -141,6 +141,12 @@ impl RpcClient {
         Ok(mb)
     }
 
+    /// Calls waiting for a reply from `server_id` (0 when not connected).
+    pub fn pending_calls(&self, server_id: &str) -> usize {
+        let slot = self.servers.lock().expect("servers lock").get(server_id).map(|(_, s)| s.clone());
+        slot.and_then(|s| s.try_lock().ok().and_then(|g| g.as_ref().map(Mailbox::pending))).unwrap_or(0)
+    }
+
     /// Closes every connection; pending calls fail.
     pub fn close(&self) {
         for (_, (_, slot)) in self.servers.lock().expect("servers lock").drain() {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{ConnSettings, serve_connection};
 use super::mqtt::MqttDialect;
+use super::pinus_tcp::PinusTcpDialect;
 use super::tcp::TcpDialect;
 use super::{Dialect, PeerInfo, RpcHandler, Transport, TransportError, tune};
 use crate::wire::DEFAULT_MAX_FRAME;
@@ -79,6 +80,9 @@ impl Acceptor {
             }
             Transport::Mqtt => {
                 tokio::spawn(accept_loop(MqttDialect, listener, opts, handler, shutdown.clone()))
+            }
+            Transport::PinusTcp => {
+                tokio::spawn(accept_loop(PinusTcpDialect, listener, opts, handler, shutdown.clone()))
             }
         };
         Ok(Acceptor { local_addr, shutdown, task })

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, PeerInfo, RpcHandler};
+use super::{Dialect, FrameSink, FrameStream, Inbound, PeerInfo, RpcHandler, Side};
 use crate::message::{self, Request, Response};
 use crate::wire::WireError;
 
@@ -32,6 +32,7 @@ pub(crate) enum Out {
 /// `batch`, payloads are held and flushed as one JSON array every interval (pomelo `bufferMsg`).
 pub(crate) async fn run_writer<D: Dialect>(
     dialect: D,
+    side: Side,
     mut sink: FrameSink<D::Frame>,
     mut rx: mpsc::Receiver<Out>,
     batch: Option<Duration>,
@@ -58,10 +59,10 @@ pub(crate) async fn run_writer<D: Dialect>(
                 _ = abort.cancelled() => return Ok(()),
                 item = rx.recv() => {
                     let Some(item) = item else { break };
-                    let mut closing = feed(&dialect, &mut sink, &mut queued, batch.is_some(), item).await?;
+                    let mut closing = feed(&dialect, side, &mut sink, &mut queued, batch.is_some(), item).await?;
                     while !closing {
                         match rx.try_recv() {
-                            Ok(item) => closing = feed(&dialect, &mut sink, &mut queued, batch.is_some(), item).await?,
+                            Ok(item) => closing = feed(&dialect, side, &mut sink, &mut queued, batch.is_some(), item).await?,
                             Err(_) => break,
                         }
                     }
@@ -72,13 +73,13 @@ pub(crate) async fn run_writer<D: Dialect>(
                 }
                 _ = tick_fut => {
                     if !queued.is_empty() {
-                        flush_batch(&dialect, &mut sink, &mut queued).await?;
+                        flush_batch(&dialect, side, &mut sink, &mut queued).await?;
                         sink.flush().await?;
                     }
                 }
             }
         }
-        flush_batch(&dialect, &mut sink, &mut queued).await?;
+        flush_batch(&dialect, side, &mut sink, &mut queued).await?;
         sink.close().await
     }
     .await
@@ -86,6 +87,7 @@ pub(crate) async fn run_writer<D: Dialect>(
 
 async fn feed<D: Dialect>(
     dialect: &D,
+    side: Side,
     sink: &mut FrameSink<D::Frame>,
     queued: &mut Vec<Bytes>,
     batching: bool,
@@ -93,7 +95,7 @@ async fn feed<D: Dialect>(
 ) -> Result<bool, WireError> {
     match item {
         Out::Payload(json) if batching => queued.push(json),
-        Out::Payload(json) => sink.feed(dialect.payload(json)).await?,
+        Out::Payload(json) => sink.feed(dialect.payload(json, side)).await?,
         Out::Ping => {
             if let Some(f) = dialect.ping() {
                 sink.feed(f).await?
@@ -111,6 +113,7 @@ async fn feed<D: Dialect>(
 
 async fn flush_batch<D: Dialect>(
     dialect: &D,
+    side: Side,
     sink: &mut FrameSink<D::Frame>,
     queued: &mut Vec<Bytes>,
 ) -> Result<(), WireError> {
@@ -119,7 +122,7 @@ async fn flush_batch<D: Dialect>(
     }
     let joined = message::join_batch(queued.iter().map(|b| &b[..]));
     queued.clear();
-    sink.feed(dialect.payload(Bytes::from(joined))).await
+    sink.feed(dialect.payload(Bytes::from(joined), side)).await
 }
 
 /// How long a closing connection waits for its in-flight requests.
@@ -145,7 +148,8 @@ pub(crate) async fn serve_connection<D: Dialect>(
 ) {
     let (tx, rx) = mpsc::channel::<Out>(1024);
     let abort = CancellationToken::new();
-    let writer = tokio::spawn(run_writer(dialect.clone(), sink, rx, settings.batch, abort.clone()));
+    let writer =
+        tokio::spawn(run_writer(dialect.clone(), Side::Server, sink, rx, settings.batch, abort.clone()));
     let inflight = Arc::new(Semaphore::new(settings.max_inflight));
     let end = loop {
         let frame = tokio::select! {

@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Out, run_writer};
 use super::mqtt::MqttDialect;
+use super::pinus_tcp::PinusTcpDialect;
 use super::tcp::TcpDialect;
-use super::{Dialect, FrameStream, Inbound, PendingTable, Transport, TransportError, tune};
+use super::{Dialect, FrameStream, Inbound, PendingTable, Side, Transport, TransportError, tune};
 use crate::message::{self, Request, Response, RpcMsg};
 use crate::wire::DEFAULT_MAX_FRAME;
 
@@ -122,6 +123,7 @@ impl Mailbox {
         Ok(match opts.transport {
             Transport::Tcp => Self::start(TcpDialect, stream, server_id, opts),
             Transport::Mqtt => Self::start(MqttDialect, stream, server_id, opts),
+            Transport::PinusTcp => Self::start(PinusTcpDialect, stream, server_id, opts),
         })
     }
 
@@ -132,7 +134,7 @@ impl Mailbox {
         let batch = opts.buffer_msg.then_some(opts.interval);
         let shared = Arc::new(Shared {
             server_id: server_id.to_string(),
-            pending: Mutex::new(PendingTable::default()),
+            pending: Mutex::new(PendingTable::starting_at(dialect.first_id())),
             dead: CancellationToken::new(),
         });
         let close = CancellationToken::new();
@@ -153,7 +155,7 @@ impl Mailbox {
                 Ok::<_, crate::wire::WireError>(sink)
             };
             let result = match hello_and_sink.await {
-                Ok(sink) => run_writer(writer_dialect, sink, rx, batch, writer_abort).await,
+                Ok(sink) => run_writer(writer_dialect, Side::Client, sink, rx, batch, writer_abort).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = result {

@@ -24,6 +24,7 @@ mod engine;
 mod mailbox;
 pub mod mqtt;
 mod pending;
+pub mod pinus_tcp;
 pub mod tcp;
 
 pub use acceptor::{Acceptor, AcceptorOptions};
@@ -52,6 +53,15 @@ pub enum Inbound {
     Ignored(String),
 }
 
+/// Which end of a connection is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The mailbox (sends requests).
+    Client,
+    /// The acceptor (sends responses).
+    Server,
+}
+
 /// A wire dialect: its frame type, how frames map to RPC payloads, and its control frames.
 pub trait Dialect: Clone + Send + Sync + 'static {
     /// The decoded frame type.
@@ -67,8 +77,13 @@ pub trait Dialect: Clone + Send + Sync + 'static {
     ) -> (FrameStream<Self::Frame>, FrameSink<Self::Frame>);
     /// Interprets a received frame.
     fn classify(&self, frame: Self::Frame) -> Inbound;
-    /// Wraps an RPC payload into a frame.
-    fn payload(&self, json: Bytes) -> Self::Frame;
+    /// Wraps an RPC payload written by `side` into a frame.
+    fn payload(&self, json: Bytes, side: Side) -> Self::Frame;
+    /// The first request id a mailbox uses (pomelo counts from 0; pinus tcp from 1, because
+    /// its acceptor does not answer id 0).
+    fn first_id(&self) -> u64 {
+        0
+    }
     /// The mailbox's opening frame, if the dialect has one.
     fn hello(&self) -> Option<Self::Frame> {
         None
@@ -94,17 +109,20 @@ pub enum Transport {
     Tcp,
     /// MQTT 3.1.1, topic `rpc` (pomelo 2.x / pinus default).
     Mqtt,
+    /// pinus-rpc's `tcp`: stream-pkg with a type byte, pings every 25 s.
+    PinusTcp,
 }
 
 impl Transport {
     /// Every transport, for help texts and matrices.
-    pub const ALL: [Transport; 2] = [Transport::Tcp, Transport::Mqtt];
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Mqtt, Transport::PinusTcp];
 
     /// The name used on the command line and in pomelo configs.
     pub fn name(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
             Transport::Mqtt => "mqtt",
+            Transport::PinusTcp => "pinus-tcp",
         }
     }
 }
@@ -121,7 +139,7 @@ impl FromStr for Transport {
         Transport::ALL
             .into_iter()
             .find(|t| t.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown transport {s:?} (expected tcp or mqtt)"))
+            .ok_or_else(|| format!("unknown transport {s:?} (expected tcp, mqtt or pinus-tcp)"))
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::{Dialect, FrameSink, FrameStream, Inbound};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side};
 use crate::wire::mqtt::{MqttCodec, Packet};
 
 /// Topic of every RPC publish (pomelo-rpc 1.x and pinus use the literal `rpc`).
@@ -47,7 +47,7 @@ impl Dialect for MqttDialect {
         }
     }
 
-    fn payload(&self, json: Bytes) -> Packet {
+    fn payload(&self, json: Bytes, _side: Side) -> Packet {
         Packet::publish(TOPIC_RPC, json)
     }
 

@@ -20,6 +20,11 @@ pub struct PendingTable {
 }
 
 impl PendingTable {
+    /// A table whose first id is `first` (0 for pomelo, 1 for pinus tcp).
+    pub fn starting_at(first: u64) -> Self {
+        PendingTable { next_id: first, ..Self::default() }
+    }
+
     /// Registers a call: its id and the receiver its result arrives on, or the close reason
     /// if the connection is already gone.
     pub fn register(&mut self) -> Result<(u64, oneshot::Receiver<CallResult>), String> {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::{Dialect, FrameSink, FrameStream, Inbound};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side};
 use crate::wire::stream_pkg::StreamPkgCodec;
 
 /// stream-pkg over TCP (pomelo-rpc `tcp` mailbox/acceptor, pinus `createTcpAcceptor`).
@@ -26,7 +26,7 @@ impl Dialect for TcpDialect {
         Inbound::Payload(frame)
     }
 
-    fn payload(&self, json: Bytes) -> Bytes {
+    fn payload(&self, json: Bytes, _side: Side) -> Bytes {
         json
     }
 }

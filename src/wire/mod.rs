@@ -5,6 +5,7 @@
 
 pub mod mqtt;
 pub mod stream_pkg;
+pub mod typed_pkg;
 
 /// Default cap on one frame's body (pomelo's `pkgSize` is unlimited; we are not).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;

@@ -58,10 +58,10 @@ pub fn read_header(src: &[u8], max_frame: usize) -> Result<Option<(usize, usize)
             return Err(WireError::HeaderTooLong(MAX_HEADER));
         }
         len = (len << 7) | (b & 0x7f) as usize;
-        if len > max_frame {
-            return Err(WireError::FrameTooLarge { len, max: max_frame });
-        }
         if b & 0x80 == 0 {
+            if len > max_frame {
+                return Err(WireError::FrameTooLarge { len, max: max_frame });
+            }
             return Ok(Some((len, i + 1)));
         }
     }

@@ -219,7 +219,8 @@ pub async fn rust_corpus(client: &RpcClient, target: Target) -> Vec<String> {
         ("int-safe", vec![json!(9_007_199_254_740_991u64)]),
         ("floats", vec![json!([1.5, 0.1, 1e-7, std::f64::consts::PI, 5e-324, 1.7976931348623157e308, -2.5])]),
         ("nesting", vec![nested(64)]),
-        ("key-order", vec![json!({"zeta": 1, "alpha": 2, "mid": {"z": 0, "a": 1}, "0": 3})]),
+        // JavaScript puts integer-like keys ("0") first, so only other keys keep their order in Node.
+        ("key-order", vec![json!({"zeta": 1, "alpha": 2, "mid": {"z": 0, "a": 1}, "é": 3})]),
         ("empty-string", vec![json!("")]),
         ("empty-array", vec![json!([])]),
         ("empty-object", vec![json!({})]),
