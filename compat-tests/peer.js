@@ -29,6 +29,8 @@
  *   --count N                 bench: measured calls, default 20000
  *   --max-seconds S           bench: measurement time limit, default 10
  *   --warmup N                bench: warm-up calls before measuring, default 200 (same inflight)
+ *   --keepalive MS            client keepalive period (1.0.7 mqtt mailbox ping interval); opt-in
+ *                             case keepalive-idle idles for five periods
  *   --nodelay                 OPT-IN, NOT stock behaviour: set TCP_NODELAY on every socket this
  *                             process opens/accepts (pomelo-rpc 1.0.7 does not do it by itself)
  *
@@ -218,7 +220,8 @@ function commonConfig(opts) {
     serverType: opts['server-type'] || 'demo',
     timeout: intOpt(opts, 'timeout', 10000),
     targetId: opts['target-id'] || 'rust-1',
-    nodelay: !!opts.nodelay
+    nodelay: !!opts.nodelay,
+    keepalive: intOpt(opts, 'keepalive', 0)
   };
 }
 
@@ -413,6 +416,9 @@ function createClient(cfg) {
     interval: cfg.interval,
     timeout: cfg.timeout
   };
+  if (cfg.keepalive) {
+    clientOpts.keepalive = cfg.keepalive;
+  }
   var client;
   if (cfg.impl === 'pinus') {
     client = requirePinus().createClient(clientOpts);
@@ -890,6 +896,39 @@ var CASES = [
     }
   },
   {
+    // OPT-IN: the 1.0.7 mqtt mailbox pings every --keepalive ms and closes its mailbox when no
+    // PINGRESP comes back within two periods. Idle for five periods: the target must have
+    // answered every PINGREQ, so the very same mailbox object is still open afterwards.
+    name: 'keepalive-idle',
+    optIn: true,
+    impls: ['rpc10'],
+    run: async function(ctx) {
+      var first = await ctx.invoke('echoRemote', 'echo', ['before']);
+      expectOneOf(respOf(first, 'echo before idle'), [{style: 'callback', value: [null, 'before']}], 'echo before idle');
+      var station = ctx.client._station;
+      var mailbox = station.mailboxes[ctx.cfg.targetId];
+      if (!mailbox) {
+        fail('no mailbox after the first call');
+      }
+      var closed = 0;
+      mailbox.on('close', function() {
+        closed++;
+      });
+      var pongs = mailbox.lastPong;
+      await new Promise(function(r) {
+        setTimeout(r, 5 * ctx.cfg.keepalive);
+      });
+      if (closed || station.mailboxes[ctx.cfg.targetId] !== mailbox) {
+        fail('mailbox closed while idle: the target did not answer PINGREQ');
+      }
+      if (!(mailbox.lastPong > pongs)) {
+        fail('no PINGRESP recorded while idle');
+      }
+      var after = await ctx.invoke('echoRemote', 'echo', ['after']);
+      expectOneOf(respOf(after, 'echo after idle'), [{style: 'callback', value: [null, 'after']}], 'echo after idle');
+    }
+  },
+  {
     // OPT-IN only (never in the default set): echoRemote.never must get no reply at all.
     // Passes when the client library reports its own timeout (rpc10/pinus: an Error from
     // the mailbox timer) or when nothing at all comes back (rpc04 tcp: the mailbox timer
@@ -967,6 +1006,8 @@ async function runCorpus(opts) {
   var invoke = makeInvoker(client, cfg);
   var ctx = {
     styles: styles,
+    client: client,
+    cfg: cfg,
     invoke: function(service, method, args) {
       return invoke(service, method, args, caseBudget);
     },

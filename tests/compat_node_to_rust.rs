@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_node_corpus, compat_dir, demo_acceptor};
+use common::{assert_node_cases, assert_node_corpus, compat_dir, demo_acceptor};
 use pomelo_interop::transport::Transport;
 
 /// Serves the demo remotes and runs the Node corpus client against them.
@@ -70,4 +70,21 @@ async fn pinus_rpc_tcp_mailbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinus_rpc_tcp_mailbox_buffered() {
     node_calls_rust(Transport::PinusTcp, true, &["--impl", "pinus", "--transport", "tcp", "--buffer"]).await;
+}
+
+/// The 1.0.7 mailbox pings every period and closes after two without PINGRESP: idle for five
+/// periods against the Rust acceptor, the same mailbox must still be open and working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pomelo_rpc_10_mqtt_mailbox_keepalive() {
+    compat_dir();
+    let acc = demo_acceptor(Transport::Mqtt, false).await;
+    let port = acc.local_addr().port();
+    tokio::task::spawn_blocking(move || {
+        let args =
+            ["--impl", "rpc10", "--transport", "mqtt", "--keepalive", "200", "--cases", "keepalive-idle"];
+        assert_node_cases(&args, port, 1);
+    })
+    .await
+    .unwrap();
+    acc.shutdown().await;
 }

@@ -336,3 +336,31 @@ async fn graceful_shutdown_answers_inflight_requests() {
     let (r, ()) = tokio::join!(slow, stop);
     assert_eq!(r.unwrap(), vec![json!(null), json!(300)]);
 }
+
+/// Node's MQTT acceptor never sends CONNACK; a broker-like server does. Both must work.
+#[tokio::test]
+async fn mqtt_mailbox_tolerates_a_connack() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut seen = Vec::new();
+        // Wait for CONNECT and the first PUBLISH, then answer with CONNACK + a response.
+        while !seen.windows(3).any(|w| w == b"rpc") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(seen[0], 0x10, "CONNECT comes first");
+        let body = br#"{"id":0,"resp":[null,"ok"]}"#;
+        let mut out =
+            vec![0x20, 0x02, 0x00, 0x00, 0x30, (5 + body.len()) as u8, 0x00, 0x03, b'r', b'p', b'c'];
+        out.extend_from_slice(body);
+        s.write_all(&out).await.unwrap();
+        let _ = s.read(&mut buf).await;
+    });
+    let mb =
+        Mailbox::connect("broker-1", &addr.to_string(), MailboxOptions::new(Transport::Mqtt)).await.unwrap();
+    assert_eq!(mb.call(echo(vec![]), Duration::from_secs(5)).await.unwrap(), vec![json!(null), json!("ok")]);
+}

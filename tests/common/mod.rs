@@ -147,6 +147,11 @@ pub fn node_run(mode: &str, args: &[&str], limit: Duration) -> NodeRun {
 
 /// Runs the Node corpus client against `port` and asserts every case passed.
 pub fn assert_node_corpus(args: &[&str], port: u16) {
+    assert_node_cases(args, port, 10);
+}
+
+/// Like [`assert_node_corpus`], for a chosen set of at least `min_cases` cases.
+pub fn assert_node_cases(args: &[&str], port: u16, min_cases: usize) {
     let port_s = port.to_string();
     let mut all = vec!["--host", "127.0.0.1", "--port", port_s.as_str()];
     all.extend_from_slice(args);
@@ -168,7 +173,7 @@ pub fn assert_node_corpus(args: &[&str], port: u16) {
     let summary =
         summary.unwrap_or_else(|| panic!("Node corpus {args:?} printed no summary:\n{}", run.stdout));
     assert_eq!(summary["failed"], 0, "{summary}");
-    assert!(passed >= 10, "only {passed} cases ran for {args:?}:\n{}", run.stdout);
+    assert!(passed >= min_cases, "only {passed} cases ran for {args:?}:\n{}", run.stdout);
     assert!(run.status.success(), "Node corpus exited with {:?}", run.status);
 }
 
