@@ -142,9 +142,12 @@ fn take_str(body: &mut Bytes) -> Result<String, WireError> {
     String::from_utf8(raw.to_vec()).map_err(|_| malformed("string is not UTF-8"))
 }
 
-fn put_str(s: &str, dst: &mut BytesMut) {
-    dst.put_u16(s.len() as u16);
+fn put_str(s: &str, dst: &mut BytesMut) -> Result<(), WireError> {
+    let len = u16::try_from(s.len())
+        .map_err(|_| malformed(format!("string of {} bytes is longer than 65535", s.len())))?;
+    dst.put_u16(len);
     dst.put_slice(s.as_bytes());
+    Ok(())
 }
 
 fn parse(header: u8, mut body: Bytes) -> Result<Packet, WireError> {
@@ -213,11 +216,11 @@ impl Encoder<Packet> for MqttCodec {
         let mut body = BytesMut::new();
         let header = match &packet {
             Packet::Connect { client_id, keep_alive, level, flags } => {
-                put_str("MQTT", &mut body);
+                put_str("MQTT", &mut body)?;
                 body.put_u8(*level);
                 body.put_u8(*flags);
                 body.put_u16(*keep_alive);
-                put_str(client_id, &mut body);
+                put_str(client_id, &mut body)?;
                 0x10
             }
             Packet::ConnAck { session_present, code } => {
@@ -230,10 +233,13 @@ impl Encoder<Packet> for MqttCodec {
                 if len > self.max_frame {
                     return Err(WireError::FrameTooLarge { len, max: self.max_frame });
                 }
+                if topic.len() > u16::MAX as usize {
+                    return Err(malformed(format!("topic of {} bytes is longer than 65535", topic.len())));
+                }
                 dst.reserve(len + 5);
                 dst.put_u8(0x30 | (qos << 1) | (*retain as u8));
                 put_remaining(len, dst);
-                put_str(topic, dst);
+                put_str(topic, dst)?;
                 if let Some(id) = pkid {
                     dst.put_u16(*id);
                 }
