@@ -112,7 +112,14 @@ impl RpcClient {
     ) -> Result<Vec<Value>, ClientError> {
         let timeout = timeout.unwrap_or(self.opts.default_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
-        let mailbox = self.mailbox(server_id, timeout).await?;
+        let route = || format!("{}.{}.{}.{}", msg.namespace, msg.server_type, msg.service, msg.method);
+        let mailbox = match tokio::time::timeout_at(deadline, self.mailbox(server_id, timeout)).await {
+            Ok(mb) => mb?,
+            Err(_) => {
+                let (server, ms, route) = (server_id.to_string(), timeout.as_millis(), route());
+                return Err(TransportError::Timeout { server, ms, route }.into());
+            }
+        };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match mailbox.call(msg, left.max(Duration::from_millis(1))).await {
             Err(TransportError::Timeout { server, route, .. }) => {
