@@ -63,7 +63,7 @@ async fn deadline_fires_and_leaves_nothing_pending() {
         let acc = demo_acceptor(t, false).await;
         let addr = acc.local_addr().to_string();
         let mb = Mailbox::connect("slow-1", &addr, MailboxOptions::new(t)).await.unwrap();
-        let sleep = RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![json!(5000)]);
+        let sleep = RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![json!(1000)]);
         let started = Instant::now();
         let err = mb.call(sleep, Duration::from_millis(200)).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
