@@ -39,21 +39,10 @@ pub(crate) async fn run_writer<D: Dialect>(
     abort: CancellationToken,
 ) -> Result<(), WireError> {
     let mut queued: Vec<Bytes> = Vec::new();
-    let mut tick = batch.map(|every| {
-        let mut t = tokio::time::interval(every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
+    let mut tick = batch.map(|every| ticker(tokio::time::Instant::now(), every));
     async {
         loop {
-            let tick_fut = async {
-                match tick.as_mut() {
-                    Some(t) => {
-                        t.tick().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            let tick_fut = next_tick(tick.as_mut());
             tokio::select! {
                 biased;
                 _ = abort.cancelled() => return Ok(()),
@@ -83,6 +72,23 @@ pub(crate) async fn run_writer<D: Dialect>(
         sink.close().await
     }
     .await
+}
+
+/// A periodic timer that skips missed ticks instead of bursting.
+pub(crate) fn ticker(start: tokio::time::Instant, every: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval_at(start, every);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+/// The next tick of an optional timer; never resolves when there is none.
+pub(crate) async fn next_tick(timer: Option<&mut tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 async fn feed<D: Dialect>(

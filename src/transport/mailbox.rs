@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{Out, run_writer};
+use super::engine::{Out, next_tick, run_writer, ticker};
 use super::mqtt::MqttDialect;
 use super::pinus_tcp::PinusTcpDialect;
 use super::tcp::TcpDialect;
@@ -246,21 +246,10 @@ async fn read_loop<D: Dialect>(
     close: CancellationToken,
     abort: CancellationToken,
 ) {
-    let mut ticker = keepalive.map(|every| {
-        let mut t = tokio::time::interval_at(Instant::now() + every, every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
+    let mut timer = keepalive.map(|every| ticker(Instant::now() + every, every));
     let mut ping_sent: Option<Instant> = None;
     let reason = loop {
-        let tick = async {
-            match ticker.as_mut() {
-                Some(t) => {
-                    t.tick().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
+        let tick = next_tick(timer.as_mut());
         tokio::select! {
             biased;
             _ = close.cancelled() => {

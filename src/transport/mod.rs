@@ -214,6 +214,22 @@ fn server_at(server: &str, addr: &str) -> String {
     if server == addr { addr.to_string() } else { format!("{server} at {addr}") }
 }
 
+/// Splits a TCP stream and frames both halves with `codec` (the stream dialects' `framed`).
+pub(crate) fn split_framed<C, F>(stream: TcpStream, codec: C) -> (FrameStream<F>, FrameSink<F>)
+where
+    C: tokio_util::codec::Decoder<Item = F, Error = WireError>
+        + tokio_util::codec::Encoder<F, Error = WireError>
+        + Clone
+        + Send
+        + 'static,
+    F: Send + 'static,
+{
+    let (r, w) = stream.into_split();
+    let read = tokio_util::codec::FramedRead::new(r, codec.clone());
+    let write = tokio_util::codec::FramedWrite::new(w, codec);
+    (Box::pin(read), Box::pin(write))
+}
+
 /// Applies the socket options every pomelo-interop connection gets.
 pub(crate) fn tune(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {

@@ -5,9 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, Side};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side, split_framed};
 use crate::wire::mqtt::{MqttCodec, Packet};
 
 /// Topic of every RPC publish (pomelo-rpc 1.x and pinus use the literal `rpc`).
@@ -30,10 +29,7 @@ impl Dialect for MqttDialect {
     const NAME: &'static str = "mqtt";
 
     fn framed(&self, stream: TcpStream, max_frame: usize) -> (FrameStream<Packet>, FrameSink<Packet>) {
-        let (r, w) = stream.into_split();
-        let read = FramedRead::new(r, MqttCodec::new(max_frame));
-        let write = FramedWrite::new(w, MqttCodec::new(max_frame));
-        (Box::pin(read), Box::pin(write))
+        split_framed(stream, MqttCodec::new(max_frame))
     }
 
     fn classify(&self, frame: Packet) -> Inbound {

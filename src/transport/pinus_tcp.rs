@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, Side};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side, split_framed};
 use crate::wire::typed_pkg::{Kind, TypedCodec, TypedFrame};
 
 /// pinus-rpc's ping period.
@@ -27,10 +26,7 @@ impl Dialect for PinusTcpDialect {
         stream: TcpStream,
         max_frame: usize,
     ) -> (FrameStream<TypedFrame>, FrameSink<TypedFrame>) {
-        let (r, w) = stream.into_split();
-        let read = FramedRead::new(r, TypedCodec::new(max_frame));
-        let write = FramedWrite::new(w, TypedCodec::new(max_frame));
-        (Box::pin(read), Box::pin(write))
+        split_framed(stream, TypedCodec::new(max_frame))
     }
 
     fn classify(&self, frame: TypedFrame) -> Inbound {

@@ -2,9 +2,8 @@
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, Side};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side, split_framed};
 use crate::wire::stream_pkg::StreamPkgCodec;
 
 /// stream-pkg over TCP (pomelo-rpc `tcp` mailbox/acceptor, pinus `createTcpAcceptor`).
@@ -16,10 +15,7 @@ impl Dialect for TcpDialect {
     const NAME: &'static str = "tcp";
 
     fn framed(&self, stream: TcpStream, max_frame: usize) -> (FrameStream<Bytes>, FrameSink<Bytes>) {
-        let (r, w) = stream.into_split();
-        let read = FramedRead::new(r, StreamPkgCodec::new(max_frame));
-        let write = FramedWrite::new(w, StreamPkgCodec::new(max_frame));
-        (Box::pin(read), Box::pin(write))
+        split_framed(stream, StreamPkgCodec::new(max_frame))
     }
 
     fn classify(&self, frame: Bytes) -> Inbound {

@@ -5,7 +5,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::stream_pkg::{put_header, read_header};
+use super::stream_pkg::{StreamPkgCodec, put_header};
 use super::{DEFAULT_MAX_FRAME, WireError};
 
 /// Frame types of the typed composer.
@@ -41,12 +41,13 @@ impl TypedFrame {
 #[derive(Debug, Clone)]
 pub struct TypedCodec {
     max_frame: usize,
+    inner: StreamPkgCodec,
 }
 
 impl TypedCodec {
     /// A codec that refuses frames longer than `max_frame` (type byte included).
     pub fn new(max_frame: usize) -> Self {
-        TypedCodec { max_frame }
+        TypedCodec { max_frame, inner: StreamPkgCodec::new(max_frame) }
     }
 }
 
@@ -61,18 +62,10 @@ impl Decoder for TypedCodec {
     type Error = WireError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<TypedFrame>, WireError> {
-        let Some((len, hlen)) = read_header(src, self.max_frame)? else {
+        let Some(mut frame) = self.inner.decode(src)? else {
             return Ok(None);
         };
-        if len == 0 {
-            return Err(WireError::EmptyFrame);
-        }
-        if src.len() < hlen + len {
-            src.reserve((hlen + len - src.len()).min(64 * 1024));
-            return Ok(None);
-        }
-        src.advance(hlen);
-        let kind = match src[0] {
+        let kind = match frame.get_u8() {
             0 => Kind::Msg,
             1 => Kind::Ping,
             2 => Kind::Pong,
@@ -84,9 +77,7 @@ impl Decoder for TypedCodec {
                 });
             }
         };
-        let mut frame = src.split_to(len);
-        frame.advance(1);
-        Ok(Some(TypedFrame { kind, body: frame.freeze() }))
+        Ok(Some(TypedFrame { kind, body: frame }))
     }
 }
 
