@@ -4,6 +4,7 @@
 //! as a state (`Ok(None)`), never as an error.
 
 pub mod mqtt;
+pub mod sio09;
 pub mod stream_pkg;
 pub mod typed_pkg;
 
