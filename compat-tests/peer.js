@@ -31,6 +31,9 @@
  *   --warmup N                bench: warm-up calls before measuring, default 200 (same inflight)
  *   --keepalive MS            client keepalive period (1.0.7 mqtt mailbox ping interval); opt-in
  *                             case keepalive-idle idles for five periods
+ *   --heartbeat-interval S    server, rpc04 ws only: socket.io 'heartbeat interval' (seconds)
+ *   --heartbeat-timeout S     server, rpc04 ws only: socket.io 'heartbeat timeout' (seconds)
+ *   --idle MS                 opt-in case idle: how long to stay idle, default 10000
  *   --nodelay                 OPT-IN, NOT stock behaviour: set TCP_NODELAY on every socket this
  *                             process opens/accepts (pomelo-rpc 1.0.7 does not do it by itself)
  *
@@ -221,7 +224,10 @@ function commonConfig(opts) {
     timeout: intOpt(opts, 'timeout', 10000),
     targetId: opts['target-id'] || 'rust-1',
     nodelay: !!opts.nodelay,
-    keepalive: intOpt(opts, 'keepalive', 0)
+    keepalive: intOpt(opts, 'keepalive', 0),
+    heartbeatInterval: intOpt(opts, 'heartbeat-interval', 0),
+    heartbeatTimeout: intOpt(opts, 'heartbeat-timeout', 0),
+    idle: intOpt(opts, 'idle', 10000)
   };
 }
 
@@ -325,6 +331,21 @@ function runServer(opts) {
       }
     });
     gateway.start();
+    if (cfg.heartbeatInterval || cfg.heartbeatTimeout) {
+      // socket.io 0.9 manager settings (seconds), only for the rpc04 ws acceptor.
+      var manager = gateway.acceptor && gateway.acceptor.server;
+      if (!manager || typeof manager.set !== 'function') {
+        usageError('--heartbeat-* needs --impl rpc04 --transport ws');
+      }
+      if (cfg.heartbeatInterval) {
+        manager.set('heartbeat interval', cfg.heartbeatInterval);
+      }
+      if (cfg.heartbeatTimeout) {
+        manager.set('heartbeat timeout', cfg.heartbeatTimeout);
+      }
+      log('socket.io heartbeat interval=' + manager.get('heartbeat interval') + 's timeout=' +
+        manager.get('heartbeat timeout') + 's');
+    }
 
     var announce = function() {
       if (ready) {
@@ -901,6 +922,9 @@ var CASES = [
     // answered every PINGREQ, so the very same mailbox object is still open afterwards.
     name: 'keepalive-idle',
     optIn: true,
+    extraMs: function(cfg) {
+      return 5 * cfg.keepalive;
+    },
     impls: ['rpc10'],
     run: async function(ctx) {
       var first = await ctx.invoke('echoRemote', 'echo', ['before']);
@@ -926,6 +950,40 @@ var CASES = [
       }
       var after = await ctx.invoke('echoRemote', 'echo', ['after']);
       expectOneOf(respOf(after, 'echo after idle'), [{style: 'callback', value: [null, 'after']}], 'echo after idle');
+    }
+  },
+  {
+    // OPT-IN: one call, then --idle ms without traffic, then another call on the SAME
+    // mailbox. Proves the target's heartbeats keep an idle connection alive (socket.io 0.9
+    // clients disconnect when nothing arrives within the heartbeat timeout).
+    name: 'idle',
+    optIn: true,
+    extraMs: function(cfg) {
+      return cfg.idle;
+    },
+    run: async function(ctx) {
+      var first = await ctx.invoke('echoRemote', 'echo', ['before']);
+      expectOneOf(respOf(first, 'echo before idle'), echoCandidates(ctx.styles, ['before']), 'echo before idle');
+      var station = ctx.client._station;
+      var mailbox = station.mailboxes[ctx.cfg.targetId];
+      if (!mailbox) {
+        fail('no mailbox after the first call');
+      }
+      var closed = 0;
+      mailbox.on('close', function() {
+        closed++;
+      });
+      await new Promise(function(r) {
+        setTimeout(r, ctx.cfg.idle);
+      });
+      if (closed || station.mailboxes[ctx.cfg.targetId] !== mailbox) {
+        fail('mailbox closed while idle for ' + ctx.cfg.idle + ' ms');
+      }
+      var after = await ctx.invoke('echoRemote', 'echo', ['after']);
+      expectOneOf(respOf(after, 'echo after idle'), echoCandidates(ctx.styles, ['after']), 'echo after idle');
+      if (station.mailboxes[ctx.cfg.targetId] !== mailbox) {
+        fail('the call after the idle period needed a new connection');
+      }
     }
   },
   {
@@ -986,7 +1044,9 @@ async function runCorpus(opts) {
     emitLine({case: '_watchdog', ok: false, detail: 'corpus run exceeded its global time bound'});
     emitLine({summary: {passed: 0, failed: selected.length}});
     process.exit(1);
-  }, selected.length * caseBudget + 10000);
+  }, selected.reduce(function(sum, c) {
+    return sum + caseBudget + (c.extraMs ? c.extraMs(cfg) : 0);
+  }, 0) + 10000);
 
   var client;
   try {
@@ -1030,8 +1090,8 @@ async function runCorpus(opts) {
         c.run(ctx),
         new Promise(function(resolve, reject) {
           guardTimer = setTimeout(function() {
-            reject(new CaseFailure('case did not finish within ' + caseBudget + ' ms'));
-          }, caseBudget);
+            reject(new CaseFailure('case did not finish within ' + (caseBudget + (c.extraMs ? c.extraMs(cfg) : 0)) + ' ms'));
+          }, caseBudget + (c.extraMs ? c.extraMs(cfg) : 0));
         })
       ]);
       outcome = {case: c.name, ok: true};

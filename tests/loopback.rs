@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The dialects spoken directly over TCP (raw-byte tests); sio09 has its own in tests/sio09.rs.
+const STREAM: [Transport; 3] = [Transport::Tcp, Transport::Mqtt, Transport::PinusTcp];
+
 fn echo(args: Vec<Value>) -> RpcMsg {
     RpcMsg::new("user", "demo", "echoRemote", "echo", args)
 }
@@ -43,6 +46,12 @@ async fn corpus_mqtt() {
 async fn corpus_pinus_tcp() {
     corpus(Transport::PinusTcp, false, false).await;
     corpus(Transport::PinusTcp, true, true).await;
+}
+
+#[tokio::test]
+async fn corpus_sio09() {
+    corpus(Transport::Sio09, false, false).await;
+    corpus(Transport::Sio09, true, true).await;
 }
 
 #[tokio::test]
@@ -104,7 +113,7 @@ async fn closing_server(close_after: usize) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn dropped_connection_fails_every_pending_call_at_once() {
-    for t in Transport::ALL {
+    for t in STREAM {
         // Long enough to hold several requests before the server hangs up.
         let addr = closing_server(600).await;
         let client = client_for(t, addr, false);
@@ -228,7 +237,7 @@ async fn tcp_acceptor_wire_bytes_and_verbatim_ids() {
 /// Bad input costs only its own connection, and what was accepted before it is still answered.
 #[tokio::test]
 async fn bad_input_costs_only_that_connection() {
-    for t in Transport::ALL {
+    for t in STREAM {
         let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
         opts.max_frame = 64 * 1024;
         let acc =
@@ -245,6 +254,7 @@ async fn bad_input_costs_only_that_connection() {
                 ("not json", b"\x05hello".to_vec()),
                 ("empty frame", vec![0x00]),
             ],
+            Transport::Sio09 => unreachable!("not a stream dialect"),
             Transport::PinusTcp => vec![
                 ("oversize", vec![0x81, 0x80, 0x80, 0x80, 0x00]),
                 ("unknown type", vec![0x01, 0x07]),
@@ -267,6 +277,7 @@ async fn bad_input_costs_only_that_connection() {
             match t {
                 Transport::Tcp => framed.push(req.len() as u8),
                 Transport::PinusTcp => framed.extend_from_slice(&[(req.len() + 1) as u8, 0x00]),
+                Transport::Sio09 => unreachable!("not a stream dialect"),
                 Transport::Mqtt => {
                     framed.extend_from_slice(&[0x30, (req.len() + 5) as u8, 0, 3, b'r', b'p', b'c'])
                 }
@@ -363,4 +374,31 @@ async fn mqtt_mailbox_tolerates_a_connack() {
     let mb =
         Mailbox::connect("broker-1", &addr.to_string(), MailboxOptions::new(Transport::Mqtt)).await.unwrap();
     assert_eq!(mb.call(echo(vec![]), Duration::from_secs(5)).await.unwrap(), vec![json!(null), json!("ok")]);
+}
+
+#[tokio::test]
+async fn whitelist_closes_refused_peers_at_once() {
+    for t in Transport::ALL {
+        let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
+        opts.whitelist = vec![r"^10\.".into()];
+        let acc =
+            Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
+        let client = client_for(t, acc.local_addr(), false);
+        let started = Instant::now();
+        let r = client.call("rust-1", echo(vec![]), Some(Duration::from_secs(20))).await;
+        assert!(r.is_err(), "{t}: a refused peer got {r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{t}: refused at once");
+        acc.shutdown().await;
+
+        let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
+        opts.whitelist = vec![r"^10\.".into(), r"^::ffff:127\.0\.0\.1$".into()];
+        let acc =
+            Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
+        let client = client_for(t, acc.local_addr(), false);
+        assert_eq!(
+            client.call("rust-1", echo(vec![json!(1)]), None).await.unwrap(),
+            vec![json!(null), json!(1)]
+        );
+        acc.shutdown().await;
+    }
 }

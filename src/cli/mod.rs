@@ -62,8 +62,8 @@ pub enum Command {
 /// Options shared by commands that speak a dialect.
 #[derive(Debug, Clone, Args)]
 pub struct DialectArgs {
-    /// Wire dialect: tcp (stream-pkg), mqtt (pomelo 2.x / pinus default) or pinus-tcp
-    /// (pinus-rpc's typed tcp frames).
+    /// Wire dialect: tcp (stream-pkg), mqtt (pomelo 2.x / pinus default), pinus-tcp
+    /// (pinus-rpc's typed tcp frames) or sio09 (socket.io 0.9, the pomelo 1.x default).
     #[arg(long, short = 't', default_value = "mqtt", value_parser = parse_transport)]
     pub transport: Transport,
     /// Largest frame accepted or sent, in bytes (pomelo's pkgSize).
@@ -106,6 +106,6 @@ mod tests {
     #[test]
     fn transports_parse_case_insensitively() {
         assert_eq!(parse_transport("TCP"), Ok(Transport::Tcp));
-        assert!(parse_transport("ws").unwrap_err().contains("expected tcp, mqtt or pinus-tcp"));
+        assert!(parse_transport("ws").unwrap_err().contains("expected tcp, mqtt, pinus-tcp or sio09"));
     }
 }

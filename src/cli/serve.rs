@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::{CliError, DialectArgs, millis};
 use crate::server::demo;
-use crate::transport::{Acceptor, AcceptorOptions};
+use crate::transport::{Acceptor, AcceptorOptions, Heartbeat};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -32,6 +32,23 @@ pub struct ServeArgs {
     /// Flush interval for --buffer-msg, in milliseconds.
     #[arg(long, default_value = "30", value_parser = millis, value_name = "MS")]
     pub interval: Duration,
+    /// Admit only peers whose IP matches this regular expression (repeatable; tried against
+    /// both `127.0.0.1` and `::ffff:127.0.0.1` forms). Refused peers are disconnected at once.
+    #[arg(long, value_name = "REGEX")]
+    pub whitelist: Vec<String>,
+    /// sio09: send `2::` every this many milliseconds.
+    #[arg(long, default_value = "25000", value_parser = millis, value_name = "MS")]
+    pub heartbeat_interval: Duration,
+    /// sio09: heartbeat timeout advertised to clients (whole seconds on the wire); a client
+    /// silent this long is dropped.
+    #[arg(long, default_value = "60000", value_parser = millis, value_name = "MS")]
+    pub heartbeat_timeout: Duration,
+    /// sio09: how long an xhr-polling GET is held before `8::`.
+    #[arg(long, default_value = "20000", value_parser = millis, value_name = "MS")]
+    pub polling_duration: Duration,
+    /// sio09: transports to advertise, comma-separated (websocket, xhr-polling).
+    #[arg(long, default_value = "websocket,xhr-polling", value_delimiter = ',')]
+    pub sio_transports: Vec<String>,
 }
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
@@ -41,6 +58,17 @@ pub async fn run(a: ServeArgs) -> Result<(), CliError> {
     opts.buffer_msg = a.buffer_msg;
     opts.interval = a.interval;
     opts.max_frame = a.dialect.max_frame;
+    opts.whitelist = a.whitelist.clone();
+    opts.sio09.heartbeat = Heartbeat { interval: a.heartbeat_interval, timeout: a.heartbeat_timeout };
+    opts.sio09.polling_duration = a.polling_duration;
+    for t in &a.sio_transports {
+        if t != "websocket" && t != "xhr-polling" {
+            return Err(CliError::Usage(format!(
+                "--sio-transports: {t:?} is not served (websocket, xhr-polling)"
+            )));
+        }
+    }
+    opts.sio09.transports = a.sio_transports.clone();
     let dispatcher = demo::remotes().into_dispatcher();
     let routes = dispatcher.routes();
     let acceptor = Acceptor::start(opts, dispatcher).await.map_err(|e| CliError::Failed(e.to_string()))?;

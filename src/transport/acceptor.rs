@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::engine::{ConnSettings, serve_connection};
 use super::mqtt::MqttDialect;
 use super::pinus_tcp::PinusTcpDialect;
+use super::sio09::{self, Sio09Options};
 use super::tcp::TcpDialect;
-use super::{Dialect, PeerInfo, RpcHandler, Transport, TransportError, tune};
+use super::{Connection, PeerInfo, RpcHandler, StreamDialect, Transport, TransportError, Whitelist, tune};
 use crate::wire::DEFAULT_MAX_FRAME;
 
 /// Acceptor settings (pomelo's `remoteConfig` plus our own limits).
@@ -36,6 +37,11 @@ pub struct AcceptorOptions {
     pub max_inflight_per_conn: usize,
     /// Connections served at once; further ones wait in the kernel backlog.
     pub max_connections: usize,
+    /// Regular expressions a peer IP must match (empty: everyone); checked on every new
+    /// connection against `127.0.0.1` and `::ffff:127.0.0.1` forms.
+    pub whitelist: Vec<String>,
+    /// socket.io 0.9 settings (heartbeats, polling, advertised transports).
+    pub sio09: Sio09Options,
 }
 
 impl AcceptorOptions {
@@ -50,6 +56,8 @@ impl AcceptorOptions {
             max_frame: DEFAULT_MAX_FRAME,
             max_inflight_per_conn: 10_000,
             max_connections: 10_000,
+            whitelist: Vec::new(),
+            sio09: Sio09Options::default(),
         }
     }
 }
@@ -73,17 +81,16 @@ impl Acceptor {
         let local_addr = listener
             .local_addr()
             .map_err(|source| TransportError::Bind { addr: opts.listen.to_string(), source })?;
+        let wl = Whitelist::new(&opts.whitelist)?;
         let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
         let task = match opts.transport {
-            Transport::Tcp => {
-                tokio::spawn(accept_loop(TcpDialect, listener, opts, handler, shutdown.clone()))
-            }
-            Transport::Mqtt => {
-                tokio::spawn(accept_loop(MqttDialect, listener, opts, handler, shutdown.clone()))
-            }
+            Transport::Tcp => tokio::spawn(accept_loop(TcpDialect, listener, opts, handler, stop, wl)),
+            Transport::Mqtt => tokio::spawn(accept_loop(MqttDialect, listener, opts, handler, stop, wl)),
             Transport::PinusTcp => {
-                tokio::spawn(accept_loop(PinusTcpDialect, listener, opts, handler, shutdown.clone()))
+                tokio::spawn(accept_loop(PinusTcpDialect, listener, opts, handler, stop, wl))
             }
+            Transport::Sio09 => tokio::spawn(sio09::serve(listener, opts, handler, stop, wl)),
         };
         Ok(Acceptor { local_addr, shutdown, task })
     }
@@ -100,18 +107,15 @@ impl Acceptor {
     }
 }
 
-async fn accept_loop<D: Dialect>(
+async fn accept_loop<D: StreamDialect>(
     dialect: D,
     listener: TcpListener,
     opts: AcceptorOptions,
     handler: Arc<dyn RpcHandler>,
     shutdown: CancellationToken,
+    whitelist: Whitelist,
 ) {
-    let settings = ConnSettings {
-        batch: opts.buffer_msg.then_some(opts.interval),
-        max_inflight: opts.max_inflight_per_conn.max(1),
-        server_id: opts.server_id.clone().into(),
-    };
+    let settings = ConnSettings::new(&opts, None);
     let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     let counter = AtomicU64::new(0);
     let mut conns = JoinSet::new();
@@ -142,7 +146,13 @@ async fn accept_loop<D: Dialect>(
         tune(&stream);
         let peer = PeerInfo { addr, conn: counter.fetch_add(1, Ordering::Relaxed) + 1 };
         tracing::debug!(server = %settings.server_id, peer = %addr, conn = peer.conn, dialect = D::NAME, "accepted");
-        let io = dialect.framed(stream, opts.max_frame);
+        if !whitelist.allows(addr.ip()) {
+            tracing::warn!(peer = %addr, "refused by the whitelist");
+            drop(stream);
+            continue;
+        }
+        let (frames, sink) = dialect.framed(stream, opts.max_frame);
+        let io = Connection { frames, sink, idle_timeout: None };
         let fut =
             serve_connection(dialect.clone(), io, peer, handler.clone(), settings.clone(), shutdown.clone());
         conns.spawn(async move {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, PeerInfo, RpcHandler, Side};
+use super::{Connection, Dialect, FrameSink, Inbound, PeerInfo, RpcHandler, Side};
 use crate::message::{self, Request, Response};
 use crate::wire::WireError;
 
@@ -112,7 +112,12 @@ async fn feed<D: Dialect>(
                 sink.feed(f).await?
             }
         }
-        Out::Close => return Ok(true),
+        Out::Close => {
+            if let Some(f) = dialect.goodbye(side) {
+                sink.feed(f).await?
+            }
+            return Ok(true);
+        }
     }
     Ok(false)
 }
@@ -134,19 +139,41 @@ async fn flush_batch<D: Dialect>(
 /// How long a closing connection waits for its in-flight requests.
 const DRAIN_GRACE: Duration = Duration::from_secs(75);
 
+/// Server-driven heartbeat: probe every `interval`, drop a peer silent for `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    /// Time between probes.
+    pub interval: Duration,
+    /// Silence after which the peer is dropped.
+    pub timeout: Duration,
+}
+
 /// Per-connection settings of an acceptor.
 #[derive(Clone)]
 pub(crate) struct ConnSettings {
     pub batch: Option<Duration>,
     pub max_inflight: usize,
     pub server_id: Arc<str>,
+    pub heartbeat: Option<Heartbeat>,
+}
+
+impl ConnSettings {
+    /// Settings for connections of an acceptor configured with `opts`.
+    pub(crate) fn new(opts: &super::AcceptorOptions, heartbeat: Option<Heartbeat>) -> Self {
+        ConnSettings {
+            batch: opts.buffer_msg.then_some(opts.interval),
+            max_inflight: opts.max_inflight_per_conn.max(1),
+            server_id: opts.server_id.clone().into(),
+            heartbeat,
+        }
+    }
 }
 
 /// Serves one accepted connection until the peer leaves, it misbehaves, or `shutdown` fires.
 /// Requests already read are always answered before the connection closes.
 pub(crate) async fn serve_connection<D: Dialect>(
     dialect: D,
-    (mut frames, sink): (FrameStream<D::Frame>, FrameSink<D::Frame>),
+    Connection { mut frames, sink, .. }: Connection<D::Frame>,
     peer: PeerInfo,
     handler: Arc<dyn RpcHandler>,
     settings: ConnSettings,
@@ -157,12 +184,30 @@ pub(crate) async fn serve_connection<D: Dialect>(
     let writer =
         tokio::spawn(run_writer(dialect.clone(), Side::Server, sink, rx, settings.batch, abort.clone()));
     let inflight = Arc::new(Semaphore::new(settings.max_inflight));
+    let hb = settings.heartbeat;
+    let mut probe = hb.map(|h| ticker(tokio::time::Instant::now() + h.interval, h.interval));
+    let mut last_frame = tokio::time::Instant::now();
     let end = loop {
+        let silent = async {
+            match hb {
+                Some(h) => tokio::time::sleep_until(last_frame + h.timeout).await,
+                None => std::future::pending().await,
+            }
+        };
         let frame = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break "acceptor shutting down".to_string(),
+            _ = silent => {
+                let limit = hb.expect("silence implies a heartbeat").timeout;
+                break format!("peer silent for {limit:?} (heartbeat timeout)");
+            }
+            _ = next_tick(probe.as_mut()) => {
+                let _ = tx.try_send(Out::Ping);
+                continue;
+            }
             f = frames.next() => f,
         };
+        last_frame = tokio::time::Instant::now();
         let frame = match frame {
             None => break "peer closed the connection".to_string(),
             Some(Err(e)) => {
@@ -171,7 +216,7 @@ pub(crate) async fn serve_connection<D: Dialect>(
             }
             Some(Ok(f)) => f,
         };
-        match dialect.classify(frame) {
+        match dialect.classify(frame, Side::Server) {
             Inbound::Payload(json) => {
                 if let Err(reason) = dispatch_payload(&json, &peer, &handler, &tx, &inflight).await {
                     tracing::warn!(peer = %peer.addr, conn = peer.conn, dialect = D::NAME, "closing connection: {reason}");
@@ -182,6 +227,10 @@ pub(crate) async fn serve_connection<D: Dialect>(
                 let _ = tx.send(Out::Pong).await;
             }
             Inbound::Bye => break "peer said goodbye".to_string(),
+            Inbound::Invalid(why) => {
+                tracing::warn!(peer = %peer.addr, conn = peer.conn, dialect = D::NAME, "closing connection: {why}");
+                break why;
+            }
             Inbound::Hello | Inbound::Pong => {}
             Inbound::Ignored(what) => tracing::debug!(peer = %peer.addr, "ignoring {what}"),
         }

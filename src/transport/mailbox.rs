@@ -10,7 +10,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::engine::{Out, next_tick, run_writer, ticker};
 use super::mqtt::MqttDialect;
 use super::pinus_tcp::PinusTcpDialect;
+use super::sio09::Sio09Dialect;
 use super::tcp::TcpDialect;
-use super::{Dialect, FrameStream, Inbound, PendingTable, Side, Transport, TransportError, tune};
+use super::{Connection, Dialect, FrameStream, Inbound, PendingTable, Side, Transport, TransportError};
 use crate::message::{self, Request, Response, RpcMsg};
 use crate::wire::DEFAULT_MAX_FRAME;
 
@@ -97,38 +97,38 @@ impl std::fmt::Debug for Mailbox {
 
 impl Mailbox {
     /// Connects to `addr` (`host:port`) for server `server_id`. A refused or unreachable
-    /// address fails here, at once; no protocol answer is awaited (Node's MQTT acceptor sends
-    /// no CONNACK).
+    /// address fails here, at once; no protocol answer is awaited where Node awaits none
+    /// (its MQTT acceptor sends no CONNACK); socket.io 0.9 waits for the server's `1::`.
     pub async fn connect(
         server_id: &str,
         addr: &str,
         opts: MailboxOptions,
     ) -> Result<Mailbox, TransportError> {
-        let connect_err = |source| TransportError::Connect {
-            server: server_id.to_string(),
-            addr: addr.to_string(),
-            source,
-        };
-        let stream = match tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(connect_err(e)),
-            Err(_) => {
-                return Err(connect_err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("connect timed out after {:?}", opts.connect_timeout),
-                )));
-            }
-        };
-        tune(&stream);
         Ok(match opts.transport {
-            Transport::Tcp => Self::start(TcpDialect, stream, server_id, opts),
-            Transport::Mqtt => Self::start(MqttDialect, stream, server_id, opts),
-            Transport::PinusTcp => Self::start(PinusTcpDialect, stream, server_id, opts),
+            Transport::Tcp => Self::open(TcpDialect, server_id, addr, opts).await?,
+            Transport::Mqtt => Self::open(MqttDialect, server_id, addr, opts).await?,
+            Transport::PinusTcp => Self::open(PinusTcpDialect, server_id, addr, opts).await?,
+            Transport::Sio09 => Self::open(Sio09Dialect, server_id, addr, opts).await?,
         })
     }
 
-    fn start<D: Dialect>(dialect: D, stream: TcpStream, server_id: &str, opts: MailboxOptions) -> Mailbox {
-        let (frames, sink) = dialect.framed(stream, opts.max_frame);
+    async fn open<D: Dialect>(
+        dialect: D,
+        server_id: &str,
+        addr: &str,
+        opts: MailboxOptions,
+    ) -> Result<Mailbox, TransportError> {
+        let conn = dialect.connect(server_id, addr, &opts).await?;
+        Ok(Self::start(dialect, conn, server_id, opts))
+    }
+
+    fn start<D: Dialect>(
+        dialect: D,
+        conn: Connection<D::Frame>,
+        server_id: &str,
+        opts: MailboxOptions,
+    ) -> Mailbox {
+        let Connection { frames, sink, idle_timeout } = conn;
         let (tx, rx) = mpsc::channel::<Out>(1024);
         let abort = CancellationToken::new();
         let batch = opts.buffer_msg.then_some(opts.interval);
@@ -162,7 +162,8 @@ impl Mailbox {
                 writer_shared.fail_all(&format!("write failed: {e}"));
             }
         });
-        tokio::spawn(read_loop(dialect, frames, shared.clone(), tx.clone(), keepalive, close.clone(), abort));
+        let timers = Timers { keepalive, idle_timeout };
+        tokio::spawn(read_loop(dialect, frames, shared.clone(), tx.clone(), timers, close.clone(), abort));
         Mailbox { inner: Arc::new(Handle { tx, shared, close }) }
     }
 
@@ -237,38 +238,64 @@ impl Drop for Forget<'_> {
     }
 }
 
+/// The clocks a mailbox connection runs on.
+struct Timers {
+    /// Probe period; dead after two periods without an answer.
+    keepalive: Option<Duration>,
+    /// Dead after this long without any frame.
+    idle_timeout: Option<Duration>,
+}
+
 async fn read_loop<D: Dialect>(
     dialect: D,
     mut frames: FrameStream<D::Frame>,
     shared: Arc<Shared>,
     tx: mpsc::Sender<Out>,
-    keepalive: Option<Duration>,
+    Timers { keepalive, idle_timeout }: Timers,
     close: CancellationToken,
     abort: CancellationToken,
 ) {
     let mut timer = keepalive.map(|every| ticker(Instant::now() + every, every));
     let mut ping_sent: Option<Instant> = None;
+    let mut last_frame = Instant::now();
     let reason = loop {
         let tick = next_tick(timer.as_mut());
+        let idle = async {
+            match idle_timeout {
+                Some(limit) => tokio::time::sleep_until(last_frame + limit).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = close.cancelled() => {
                 let _ = tx.send(Out::Close).await;
                 break "mailbox closed".to_string();
             }
+            _ = idle => {
+                let limit = idle_timeout.expect("idle implies a limit");
+                break format!("server silent for {limit:?} (heartbeat timeout)");
+            }
             frame = frames.next() => match frame {
                 None => break "server closed the connection".to_string(),
                 Some(Err(e)) => break e.to_string(),
-                Some(Ok(frame)) => match dialect.classify(frame) {
-                    Inbound::Payload(json) => {
-                        if let Err(e) = deliver(&shared, &json) {
-                            break e;
+                Some(Ok(frame)) => {
+                    last_frame = Instant::now();
+                    match dialect.classify(frame, Side::Client) {
+                        Inbound::Payload(json) => {
+                            if let Err(e) = deliver(&shared, &json) {
+                                break e;
+                            }
                         }
+                        Inbound::Pong => ping_sent = None,
+                        Inbound::Bye => break "server said goodbye (disconnect)".to_string(),
+                        Inbound::Invalid(why) => break why,
+                        Inbound::Ping => {
+                            let _ = tx.try_send(Out::Pong);
+                        }
+                        Inbound::Hello => {}
+                        Inbound::Ignored(what) => tracing::debug!(server = %shared.server_id, "ignoring {what}"),
                     }
-                    Inbound::Pong => ping_sent = None,
-                    Inbound::Bye => break "server sent DISCONNECT".to_string(),
-                    Inbound::Hello | Inbound::Ping => {}
-                    Inbound::Ignored(what) => tracing::debug!(server = %shared.server_id, "ignoring {what}"),
                 }
             },
             _ = tick => {

@@ -25,11 +25,16 @@ mod mailbox;
 pub mod mqtt;
 mod pending;
 pub mod pinus_tcp;
+pub mod sio09;
 pub mod tcp;
+mod whitelist;
 
 pub use acceptor::{Acceptor, AcceptorOptions};
+pub use engine::Heartbeat;
 pub use mailbox::{Mailbox, MailboxOptions};
 pub use pending::PendingTable;
+pub use sio09::Sio09Options;
+pub use whitelist::Whitelist;
 
 /// A boxed stream of decoded frames.
 pub type FrameStream<F> = Pin<Box<dyn Stream<Item = Result<F, WireError>> + Send>>;
@@ -51,6 +56,8 @@ pub enum Inbound {
     Bye,
     /// A frame of the dialect with no meaning here; logged and dropped.
     Ignored(String),
+    /// A frame that breaks the protocol; the connection ends with this reason.
+    Invalid(String),
 }
 
 /// Which end of a connection is writing.
@@ -62,21 +69,34 @@ pub enum Side {
     Server,
 }
 
-/// A wire dialect: its frame type, how frames map to RPC payloads, and its control frames.
+/// An open connection as a dialect hands it to the generic mailbox/acceptor.
+pub struct Connection<F> {
+    /// Decoded frames from the peer.
+    pub frames: FrameStream<F>,
+    /// Frames to the peer.
+    pub sink: FrameSink<F>,
+    /// Declare the connection dead after this long without any frame (socket.io 0.9's
+    /// heartbeat timeout, as the server advertised it).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A wire dialect: its frame type, how it connects, how frames map to RPC payloads, and its
+/// control frames.
 pub trait Dialect: Clone + Send + Sync + 'static {
     /// The decoded frame type.
     type Frame: Send + fmt::Debug + 'static;
     /// Name used in logs and errors.
     const NAME: &'static str;
 
-    /// Frames an established TCP connection (either side) with a cap on frame size.
-    fn framed(
+    /// Opens a mailbox connection to `addr` (`host:port`), including any handshake.
+    fn connect(
         &self,
-        stream: TcpStream,
-        max_frame: usize,
-    ) -> (FrameStream<Self::Frame>, FrameSink<Self::Frame>);
-    /// Interprets a received frame.
-    fn classify(&self, frame: Self::Frame) -> Inbound;
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> impl Future<Output = Result<Connection<Self::Frame>, TransportError>> + Send;
+    /// Interprets a frame received by `side`.
+    fn classify(&self, frame: Self::Frame, side: Side) -> Inbound;
     /// Wraps an RPC payload written by `side` into a frame.
     fn payload(&self, json: Bytes, side: Side) -> Self::Frame;
     /// The first request id a mailbox uses (pomelo counts from 0; pinus tcp from 1, because
@@ -88,18 +108,65 @@ pub trait Dialect: Clone + Send + Sync + 'static {
     fn hello(&self) -> Option<Self::Frame> {
         None
     }
-    /// The mailbox's keepalive probe, if the dialect has one.
+    /// The keepalive probe (mailbox keepalive, acceptor heartbeat).
     fn ping(&self) -> Option<Self::Frame> {
         None
     }
-    /// The acceptor's answer to a probe.
+    /// The answer to a probe.
     fn pong(&self) -> Option<Self::Frame> {
         None
     }
-    /// How often a mailbox probes by default (`None`: the dialect has no keepalive).
+    /// What `side` sends before it closes, if anything.
+    fn goodbye(&self, _side: Side) -> Option<Self::Frame> {
+        None
+    }
+    /// How often a mailbox probes by default (`None`: the mailbox does not probe).
     fn default_keepalive(&self) -> Option<Duration> {
         None
     }
+}
+
+/// A dialect spoken directly over one TCP connection (tcp, mqtt, pinus-tcp), which the generic
+/// TCP acceptor can serve.
+pub trait StreamDialect: Dialect {
+    /// Frames an established TCP connection (either side) with a cap on frame size.
+    fn framed(
+        &self,
+        stream: TcpStream,
+        max_frame: usize,
+    ) -> (FrameStream<Self::Frame>, FrameSink<Self::Frame>);
+}
+
+/// Connects over plain TCP and frames the stream: the `connect` of every [`StreamDialect`].
+pub(crate) async fn connect_stream<D: StreamDialect>(
+    dialect: &D,
+    server_id: &str,
+    addr: &str,
+    opts: &MailboxOptions,
+) -> Result<Connection<D::Frame>, TransportError> {
+    let stream = tcp_connect(server_id, addr, opts.connect_timeout).await?;
+    let (frames, sink) = dialect.framed(stream, opts.max_frame);
+    Ok(Connection { frames, sink, idle_timeout: None })
+}
+
+/// A tuned TCP connection to `addr`, failing at once when refused.
+pub(crate) async fn tcp_connect(
+    server_id: &str,
+    addr: &str,
+    limit: Duration,
+) -> Result<TcpStream, TransportError> {
+    let err =
+        |source| TransportError::Connect { server: server_id.to_string(), addr: addr.to_string(), source };
+    let stream = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(err(e)),
+        Err(_) => {
+            let msg = format!("connect timed out after {limit:?}");
+            return Err(err(std::io::Error::new(std::io::ErrorKind::TimedOut, msg)));
+        }
+    };
+    tune(&stream);
+    Ok(stream)
 }
 
 /// The dialects this build can speak.
@@ -111,11 +178,13 @@ pub enum Transport {
     Mqtt,
     /// pinus-rpc's `tcp`: stream-pkg with a type byte, pings every 25 s.
     PinusTcp,
+    /// socket.io 0.9 (pomelo-rpc 0.4 `ws`, the pomelo 1.x default).
+    Sio09,
 }
 
 impl Transport {
     /// Every transport, for help texts and matrices.
-    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Mqtt, Transport::PinusTcp];
+    pub const ALL: [Transport; 4] = [Transport::Tcp, Transport::Mqtt, Transport::PinusTcp, Transport::Sio09];
 
     /// The name used on the command line and in pomelo configs.
     pub fn name(self) -> &'static str {
@@ -123,6 +192,7 @@ impl Transport {
             Transport::Tcp => "tcp",
             Transport::Mqtt => "mqtt",
             Transport::PinusTcp => "pinus-tcp",
+            Transport::Sio09 => "sio09",
         }
     }
 }
@@ -139,7 +209,7 @@ impl FromStr for Transport {
         Transport::ALL
             .into_iter()
             .find(|t| t.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown transport {s:?} (expected tcp, mqtt or pinus-tcp)"))
+            .ok_or_else(|| format!("unknown transport {s:?} (expected tcp, mqtt, pinus-tcp or sio09)"))
     }
 }
 
@@ -204,6 +274,22 @@ pub enum TransportError {
         addr: String,
         /// Underlying error.
         source: std::io::Error,
+    },
+    /// The peer broke the protocol during a handshake.
+    #[error("handshake with {server} failed: {reason}")]
+    Handshake {
+        /// Server id.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A whitelist pattern is not a valid regular expression.
+    #[error("invalid --whitelist pattern {pattern:?}: {reason}")]
+    Whitelist {
+        /// The pattern.
+        pattern: String,
+        /// The regex error.
+        reason: String,
     },
     /// A codec error.
     #[error(transparent)]

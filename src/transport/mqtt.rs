@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, Side, split_framed};
+use super::{
+    Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, Side, StreamDialect,
+    TransportError, connect_stream, split_framed,
+};
 use crate::wire::mqtt::{MqttCodec, Packet};
 
 /// Topic of every RPC publish (pomelo-rpc 1.x and pinus use the literal `rpc`).
@@ -28,11 +31,16 @@ impl Dialect for MqttDialect {
     type Frame = Packet;
     const NAME: &'static str = "mqtt";
 
-    fn framed(&self, stream: TcpStream, max_frame: usize) -> (FrameStream<Packet>, FrameSink<Packet>) {
-        split_framed(stream, MqttCodec::new(max_frame))
+    async fn connect(
+        &self,
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> Result<Connection<Self::Frame>, TransportError> {
+        connect_stream(self, server_id, addr, opts).await
     }
 
-    fn classify(&self, frame: Packet) -> Inbound {
+    fn classify(&self, frame: Packet, _side: Side) -> Inbound {
         match frame {
             Packet::Publish { payload, .. } => Inbound::Payload(payload),
             Packet::PingReq => Inbound::Ping,
@@ -61,5 +69,11 @@ impl Dialect for MqttDialect {
 
     fn default_keepalive(&self) -> Option<Duration> {
         Some(KEEPALIVE)
+    }
+}
+
+impl StreamDialect for MqttDialect {
+    fn framed(&self, stream: TcpStream, max_frame: usize) -> (FrameStream<Packet>, FrameSink<Packet>) {
+        split_framed(stream, MqttCodec::new(max_frame))
     }
 }

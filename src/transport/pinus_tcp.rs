@@ -7,7 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, Side, split_framed};
+use super::{
+    Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, Side, StreamDialect,
+    TransportError, connect_stream, split_framed,
+};
 use crate::wire::typed_pkg::{Kind, TypedCodec, TypedFrame};
 
 /// pinus-rpc's ping period.
@@ -21,15 +24,16 @@ impl Dialect for PinusTcpDialect {
     type Frame = TypedFrame;
     const NAME: &'static str = "pinus-tcp";
 
-    fn framed(
+    async fn connect(
         &self,
-        stream: TcpStream,
-        max_frame: usize,
-    ) -> (FrameStream<TypedFrame>, FrameSink<TypedFrame>) {
-        split_framed(stream, TypedCodec::new(max_frame))
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> Result<Connection<Self::Frame>, TransportError> {
+        connect_stream(self, server_id, addr, opts).await
     }
 
-    fn classify(&self, frame: TypedFrame) -> Inbound {
+    fn classify(&self, frame: TypedFrame, _side: Side) -> Inbound {
         match frame.kind {
             Kind::Msg | Kind::Res => Inbound::Payload(frame.body),
             Kind::Ping => Inbound::Ping,
@@ -59,5 +63,15 @@ impl Dialect for PinusTcpDialect {
 
     fn default_keepalive(&self) -> Option<Duration> {
         Some(PING)
+    }
+}
+
+impl StreamDialect for PinusTcpDialect {
+    fn framed(
+        &self,
+        stream: TcpStream,
+        max_frame: usize,
+    ) -> (FrameStream<TypedFrame>, FrameSink<TypedFrame>) {
+        split_framed(stream, TypedCodec::new(max_frame))
     }
 }

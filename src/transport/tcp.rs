@@ -3,10 +3,13 @@
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::{Dialect, FrameSink, FrameStream, Inbound, Side, split_framed};
+use super::{
+    Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, Side, StreamDialect,
+    TransportError, connect_stream, split_framed,
+};
 use crate::wire::stream_pkg::StreamPkgCodec;
 
-/// stream-pkg over TCP (pomelo-rpc `tcp` mailbox/acceptor, pinus `createTcpAcceptor`).
+/// stream-pkg over TCP (pomelo-rpc `tcp` mailbox/acceptor, 0.2.9 to 1.0.7).
 #[derive(Debug, Clone, Default)]
 pub struct TcpDialect;
 
@@ -14,15 +17,26 @@ impl Dialect for TcpDialect {
     type Frame = Bytes;
     const NAME: &'static str = "tcp";
 
-    fn framed(&self, stream: TcpStream, max_frame: usize) -> (FrameStream<Bytes>, FrameSink<Bytes>) {
-        split_framed(stream, StreamPkgCodec::new(max_frame))
+    async fn connect(
+        &self,
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> Result<Connection<Self::Frame>, TransportError> {
+        connect_stream(self, server_id, addr, opts).await
     }
 
-    fn classify(&self, frame: Bytes) -> Inbound {
+    fn classify(&self, frame: Bytes, _side: Side) -> Inbound {
         Inbound::Payload(frame)
     }
 
     fn payload(&self, json: Bytes, _side: Side) -> Bytes {
         json
+    }
+}
+
+impl StreamDialect for TcpDialect {
+    fn framed(&self, stream: TcpStream, max_frame: usize) -> (FrameStream<Bytes>, FrameSink<Bytes>) {
+        split_framed(stream, StreamPkgCodec::new(max_frame))
     }
 }
