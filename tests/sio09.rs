@@ -228,3 +228,95 @@ async fn xhr_polling_wire() {
     assert_eq!(bye, "0::");
     acc.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_says_goodbye_first() {
+    let acc = acceptor(|_| {}).await;
+    let addr = acc.local_addr();
+    let mut ws = websocket(addr, &handshake(addr).await).await;
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("1::"));
+    let stop = tokio::spawn(acc.shutdown());
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("0::"));
+    assert_eq!(next_text(&mut ws).await, None);
+    stop.await.unwrap();
+}
+
+/// The server advertises a 1 s heartbeat timeout but never sends `2::`: our mailbox declares the
+/// connection dead after 1 s and fails the pending call with that reason.
+#[tokio::test]
+async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
+    use pomelo_interop::transport::{Mailbox, MailboxOptions, TransportError};
+    let acc = acceptor(|o| {
+        o.sio09.heartbeat = Heartbeat { interval: Duration::from_secs(60), timeout: Duration::from_secs(1) };
+    })
+    .await;
+    let mb =
+        Mailbox::connect("quiet-1", &acc.local_addr().to_string(), MailboxOptions::new(Transport::Sio09))
+            .await
+            .unwrap();
+    let sleep =
+        pomelo_interop::message::RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![5000.into()]);
+    let started = std::time::Instant::now();
+    match mb.call(sleep, Duration::from_secs(20)).await {
+        Err(TransportError::Closed { server, reason }) => {
+            assert_eq!(server, "quiet-1");
+            assert!(reason.contains("heartbeat timeout"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(4), "{took:?}");
+}
+
+/// A raw socket.io 0.9 server: our mailbox sends the handshake GET with a `t` parameter, upgrades
+/// with a scheme-less Origin, waits for `1::`, answers `2::`, and closes with `0::` then a close
+/// frame.
+#[tokio::test]
+async fn mailbox_wire_sequence() {
+    use pomelo_interop::transport::{Mailbox, MailboxOptions};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut http, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = http.read(&mut buf).await.unwrap();
+        let req = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(req.starts_with("GET /socket.io/1/?t="), "{req}");
+        let body = "AAAAAAAAAAAAAAAAAAAA:60:60:websocket,xhr-polling";
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        http.write_all(resp.as_bytes()).await.unwrap();
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut origin = None;
+        let mut path = String::new();
+        let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+            origin = req.headers().get("origin").map(|v| v.to_str().unwrap().to_string());
+            path = req.uri().path().to_string();
+            Ok(resp)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
+        assert_eq!(path, "/socket.io/1/websocket/AAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(origin.as_deref(), Some(addr.to_string().as_str()));
+        ws.send(Message::Text("1::".into())).await.unwrap();
+        ws.send(Message::Text("2::".into())).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(Ok(m)) = ws.next().await {
+            let close = matches!(m, Message::Close(_));
+            seen.push(m);
+            if close {
+                break;
+            }
+        }
+        seen
+    });
+    let mb =
+        Mailbox::connect("raw-1", &addr.to_string(), MailboxOptions::new(Transport::Sio09)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    mb.close();
+    let seen = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+    assert_eq!(seen[0], Message::Text("2::".into()), "heartbeat answered: {seen:?}");
+    assert_eq!(seen[1], Message::Text("0::".into()), "goodbye before closing: {seen:?}");
+    assert!(matches!(seen[2], Message::Close(_)), "{seen:?}");
+}
