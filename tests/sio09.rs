@@ -272,6 +272,7 @@ async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
 /// with a scheme-less Origin, waits for `1::`, answers `2::`, and closes with `0::` then a close
 /// frame.
 #[tokio::test]
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback signature, not ours
 async fn mailbox_wire_sequence() {
     use pomelo_interop::transport::{Mailbox, MailboxOptions};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
