@@ -42,7 +42,7 @@ pub fn server_from_addr(id: &str, to: &str) -> Result<ServerInfo, CliError> {
     let port =
         port.parse().map_err(|_| CliError::Usage(format!("--to {to:?}: {port:?} is not a port number")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    Ok(ServerInfo { id: id.to_string(), server_type: String::new(), host, port })
+    Ok(ServerInfo::new(id, "", host, port))
 }
 
 /// Parses the route and the JSON argument array.

@@ -1,6 +1,8 @@
 //! The RPC client: a table of remote servers, one lazily connected mailbox per server id, a
 //! deadline on every call, and errors that name the server.
 
+pub mod router;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +13,8 @@ use serde_json::Value;
 use crate::message::RpcMsg;
 use crate::transport::{Mailbox, MailboxOptions, Transport, TransportError};
 
-/// A remote server as pomelo describes it (`servers.json` entries, master records).
+/// A remote server as pomelo describes it (`servers.json` entries, master records); fields we
+/// do not interpret (`frontend`, `clientPort`, …) are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerInfo {
     /// Unique server id, e.g. `time-server-1`.
@@ -23,6 +26,26 @@ pub struct ServerInfo {
     pub host: String,
     /// RPC port.
     pub port: u16,
+    /// Weight for the `wrr` schedule; servers without one are never picked by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    /// Every other field of the record, untouched.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl ServerInfo {
+    /// A record with the four fields routing and connecting need.
+    pub fn new(id: impl Into<String>, server_type: impl Into<String>, host: impl Into<String>, port: u16) -> Self {
+        ServerInfo {
+            id: id.into(),
+            server_type: server_type.into(),
+            host: host.into(),
+            port,
+            weight: None,
+            extra: serde_json::Map::new(),
+        }
+    }
 }
 
 impl ServerInfo {

@@ -25,12 +25,7 @@ pub fn client_for(transport: Transport, addr: SocketAddr, buffer: bool) -> RpcCl
     opts.mailbox.buffer_msg = buffer;
     opts.default_timeout = Duration::from_secs(10);
     let c = RpcClient::new(opts);
-    c.add_server(ServerInfo {
-        id: "rust-1".into(),
-        server_type: "demo".into(),
-        host: addr.ip().to_string(),
-        port: addr.port(),
-    });
+    c.add_server(ServerInfo::new("rust-1", "demo", addr.ip().to_string(), addr.port()));
     c
 }
 

@@ -1,0 +1,1 @@
+//! Routing: which server of a type gets a call (being written).
