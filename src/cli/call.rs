@@ -19,8 +19,21 @@ pub struct CallArgs {
     #[command(flatten)]
     dialect: DialectArgs,
     /// Server address, HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
-    to: String,
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "servers", conflicts_with = "servers")]
+    to: Option<String>,
+    /// Route among the servers of a pomelo config/servers.json instead of --to, as the Node
+    /// default route would (crc32 of --uid over the type's servers in file order).
+    #[arg(long, value_name = "FILE")]
+    servers: Option<std::path::PathBuf>,
+    /// Environment section of --servers.
+    #[arg(long, default_value = "development", requires = "servers")]
+    env: String,
+    /// Server type to route among (default: the route's serverType).
+    #[arg(long, requires = "servers")]
+    server_type: Option<String>,
+    /// The uid the default route hashes (empty: an unbound session).
+    #[arg(long, default_value = "", requires = "servers")]
+    uid: String,
     /// Route: namespace.serverType.service.method (e.g. user.demo.echoRemote.echo).
     route: String,
     /// Arguments as a JSON array.
@@ -65,13 +78,27 @@ pub fn build_msg(route: &str, args: &str) -> Result<RpcMsg, CliError> {
 /// Sends the request and prints the reply.
 pub async fn run(a: CallArgs) -> Result<(), CliError> {
     let msg = build_msg(&a.route, &a.args)?;
-    let id = a.id.clone().unwrap_or_else(|| a.to.clone());
-    let server = server_from_addr(&id, &a.to)?;
     let mut opts = ClientOptions::new(a.dialect.transport);
     opts.mailbox.max_frame = a.dialect.max_frame;
     let client = RpcClient::new(opts);
-    client.add_server(server);
-    let result = client.call(&id, msg, Some(a.timeout)).await;
+    let result = match (&a.to, &a.servers) {
+        (Some(to), _) => {
+            let id = a.id.clone().unwrap_or_else(|| to.clone());
+            client.add_server(server_from_addr(&id, to)?);
+            client.call(&id, msg, Some(a.timeout)).await
+        }
+        (None, Some(file)) => {
+            let server_type = a.server_type.clone().unwrap_or_else(|| msg.server_type.clone());
+            let servers = super::route::load_servers(file, &a.env)?;
+            for s in servers.into_iter().filter(|s| s.server_type == server_type) {
+                client.add_server(s);
+            }
+            let msg = crate::message::RpcMsg { server_type, ..msg };
+            let param = serde_json::json!({ "uid": a.uid });
+            client.call_routed(Some(param), msg, Some(a.timeout)).await
+        }
+        (None, None) => return Err(CliError::Usage("give --to HOST:PORT or --servers FILE".into())),
+    };
     client.close();
     match result {
         Ok(resp) => {

@@ -8,6 +8,7 @@ use crate::transport::Transport;
 
 pub mod bench;
 pub mod call;
+pub mod route;
 pub mod serve;
 
 /// Exit code when no reply arrived (refused, reset, timeout).
@@ -57,6 +58,8 @@ pub enum Command {
     Call(call::CallArgs),
     /// Measure calls per second against an acceptor (Rust or Node).
     Bench(bench::BenchArgs),
+    /// Print which server pomelo's default route picks for a uid.
+    Route(route::RouteArgs),
 }
 
 /// Options shared by commands that speak a dialect.
@@ -86,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(a).await,
         Command::Call(a) => call::run(a).await,
         Command::Bench(a) => bench::run(a).await,
+        Command::Route(a) => route::run(a).await,
     }
 }
 
