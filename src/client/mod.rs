@@ -474,6 +474,14 @@ impl Service<CallRequest> for Core {
             };
             let work = inner.run(&req, deadline);
             match tokio::time::timeout_at(deadline, work).await {
+                // The mailbox saw only what was left of the deadline; report the whole of it.
+                Ok(Err(ClientError::Transport(TransportError::Timeout { server, route, .. }))) => {
+                    Err(ClientError::Transport(TransportError::Timeout {
+                        server,
+                        ms: req.timeout.as_millis(),
+                        route,
+                    }))
+                }
                 Ok(r) => r,
                 Err(_) => Err(ClientError::Transport(TransportError::Timeout {
                     server: match &req.target {
