@@ -76,7 +76,7 @@ process.on('uncaughtException', function(err) {
 // ---------------------------------------------------------------------------
 // argument parsing
 
-var MODES = ['server', 'corpus', 'bench'];
+var MODES = ['server', 'corpus', 'bench', 'route-check'];
 var BOOL_FLAGS = {buffer: true, nodelay: true, help: true};
 
 function parseArgs(argv) {
@@ -1138,6 +1138,55 @@ async function runCorpus(opts) {
 // ===========================================================================
 // bench
 
+// route-check: a pomelo-rpc 1.0.7 client with its DEFAULT router (crc32 of routeParam.uid over
+// the servers of the type in the order they were added) calls echoRemote.whoami through a proxy
+// for every --uids entry and prints {"uid":..,"picked":<server id that answered>} per line.
+//   --servers '[{"id":..,"host":..,"port":..}, ...]'  (in this order)  --uids a,b,c
+async function runRouteCheck(opts) {
+  var cfg = commonConfig(opts);
+  var servers = JSON.parse(opts.servers || '[]');
+  var uids = String(opts.uids || '').split(',');
+  var lib = require('pomelo-rpc');
+  // pomelo's app plays routeContext: getServersByType gives the type's servers in the order
+  // this process learned them, which the default route indexes into.
+  var infos = servers.map(function(s) {
+    return {id: s.id, serverType: cfg.serverType, host: s.host || '127.0.0.1', port: s.port};
+  });
+  var routeContext = {
+    getServersByType: function(type) {
+      return infos.filter(function(i) {
+        return i.serverType === type;
+      });
+    }
+  };
+  var client = lib.client.create({context: {serverId: cfg.id}, routeContext: routeContext, timeout: cfg.timeout});
+  infos.forEach(function(info) {
+    client.addServer(info);
+  });
+  client.addProxies([{namespace: 'user', serverType: cfg.serverType, path: REMOTE_DIR.rpc10}]);
+  await startClient(client);
+  var proxy = client.proxies.user[cfg.serverType].echoRemote;
+  var failed = 0;
+  for (var i = 0; i < uids.length; i++) {
+    var uid = uids[i];
+    var res = await new Promise(function(resolve) {
+      var t = setTimeout(function() {
+        resolve({err: 'timeout'});
+      }, cfg.timeout + 500);
+      proxy.whoami({uid: uid}, function(err, id) {
+        clearTimeout(t);
+        resolve(err ? {err: String(err.message || JSON.stringify(err))} : {id: id});
+      });
+    });
+    if (res.err) {
+      failed++;
+    }
+    emitLine({uid: uid, picked: res.id || null, error: res.err || null});
+  }
+  client.stop(true);
+  process.exit(failed ? 1 : 0);
+}
+
 async function runBench(opts) {
   var cfg = commonConfig(opts);
   if (!(cfg.port > 0)) {
@@ -1252,7 +1301,7 @@ function main() {
   if (MODES.indexOf(mode) < 0) {
     usageError('unknown mode ' + mode + (mode === 'servers' ? ' (not implemented)' : ''));
   }
-  var run = {server: runServer, corpus: runCorpus, bench: runBench}[mode];
+  var run = {server: runServer, corpus: runCorpus, bench: runBench, 'route-check': runRouteCheck}[mode];
   try {
     var p = run(opts);
     if (p && p.catch) {

@@ -158,3 +158,48 @@ fn serve_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn route_and_call_by_servers_file() {
+    let (_a, addr_a) = serve(&["--id", "time-server-1"]);
+    let (_b, addr_b) = serve(&["--id", "time-server-2"]);
+    let port = |a: &str| a.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let dir = std::env::temp_dir().join(format!("pomelo-interop-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("servers.json");
+    let servers = serde_json::json!({
+        "development": {
+            "connector": [{"id": "connector-server-1", "host": "127.0.0.1", "port": 1, "frontend": true}],
+            "demo": [
+                {"id": "time-server-1", "host": "127.0.0.1", "port": port(&addr_a)},
+                {"id": "time-server-2", "host": "127.0.0.1", "port": port(&addr_b)}
+            ]
+        }
+    });
+    std::fs::write(&file, servers.to_string()).unwrap();
+    let f = file.to_str().unwrap();
+    for uid in ["", "alice", "bob", "a", "中文"] {
+        let want = ["time-server-1", "time-server-2"][pomelo_interop::client::router::default_index(
+            pomelo_interop::client::CrcFlavor::Pomelo,
+            uid,
+            2,
+        )];
+        let o = Command::new(BIN)
+            .args(["route", "--servers", f, "--server-type", "demo", "--uid", uid])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&o), want, "route uid {uid:?}: {}", stderr(&o));
+        let o = call(&["--servers", f, "--uid", uid, "user.demo.echoRemote.whoami"]);
+        assert_eq!(stdout(&o), format!(r#"[null,"{want}"]"#), "call uid {uid:?}: {}", stderr(&o));
+    }
+    let o = Command::new(BIN)
+        .args(["route", "--servers", f, "--server-type", "demo", "--uid", "a", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["crc32"], -390611389);
+    let o = Command::new(BIN).args(["route", "--servers", f, "--server-type", "nope"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("can not find server info for type:nope"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}

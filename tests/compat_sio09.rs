@@ -23,7 +23,7 @@ use serde_json::json;
 async fn rust_acceptor(tweak: impl FnOnce(&mut AcceptorOptions)) -> Acceptor {
     let mut opts = AcceptorOptions::new(Transport::Sio09, "127.0.0.1:0".parse().unwrap());
     tweak(&mut opts);
-    Acceptor::start(opts, demo::remotes().into_dispatcher()).await.expect("acceptor starts")
+    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher()).await.expect("acceptor starts")
 }
 
 /// Runs the Node corpus (rpc04 ws client) with extra args against a Rust acceptor.

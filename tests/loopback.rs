@@ -240,8 +240,9 @@ async fn bad_input_costs_only_that_connection() {
     for t in STREAM {
         let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
         opts.max_frame = 64 * 1024;
-        let acc =
-            Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
+        let acc = Acceptor::start(opts, pomelo_interop::server::demo::remotes("rust-1").into_dispatcher())
+            .await
+            .unwrap();
         let addr = acc.local_addr();
         let good = client_for(t, addr, false);
         assert!(good.call("rust-1", echo(vec![json!(0)]), None).await.is_ok());
@@ -381,8 +382,9 @@ async fn whitelist_closes_refused_peers_at_once() {
     for t in Transport::ALL {
         let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
         opts.whitelist = vec![r"^10\.".into()];
-        let acc =
-            Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
+        let acc = Acceptor::start(opts, pomelo_interop::server::demo::remotes("rust-1").into_dispatcher())
+            .await
+            .unwrap();
         let client = client_for(t, acc.local_addr(), false);
         let started = Instant::now();
         let r = client.call("rust-1", echo(vec![]), Some(Duration::from_secs(20))).await;
@@ -392,8 +394,9 @@ async fn whitelist_closes_refused_peers_at_once() {
 
         let mut opts = AcceptorOptions::new(t, "127.0.0.1:0".parse().unwrap());
         opts.whitelist = vec![r"^10\.".into(), r"^::ffff:127\.0\.0\.1$".into()];
-        let acc =
-            Acceptor::start(opts, pomelo_interop::server::demo::remotes().into_dispatcher()).await.unwrap();
+        let acc = Acceptor::start(opts, pomelo_interop::server::demo::remotes("rust-1").into_dispatcher())
+            .await
+            .unwrap();
         let client = client_for(t, acc.local_addr(), false);
         assert_eq!(
             client.call("rust-1", echo(vec![json!(1)]), None).await.unwrap(),

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn acceptor(tweak: impl FnOnce(&mut AcceptorOptions)) -> Acceptor {
     let mut opts = AcceptorOptions::new(Transport::Sio09, "127.0.0.1:0".parse().unwrap());
     tweak(&mut opts);
-    Acceptor::start(opts, demo::remotes().into_dispatcher()).await.unwrap()
+    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher()).await.unwrap()
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns (status line, headers, body).

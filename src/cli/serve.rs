@@ -69,7 +69,7 @@ pub async fn run(a: ServeArgs) -> Result<(), CliError> {
         }
     }
     opts.sio09.transports = a.sio_transports.clone();
-    let dispatcher = demo::remotes().into_dispatcher();
+    let dispatcher = demo::remotes(&a.id).into_dispatcher();
     let routes = dispatcher.routes();
     let acceptor = Acceptor::start(opts, dispatcher).await.map_err(|e| CliError::Failed(e.to_string()))?;
     let addr = acceptor.local_addr();

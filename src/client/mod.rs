@@ -430,6 +430,11 @@ impl RpcClient {
         self.station(server_id).map_or(0, |s| s.pending())
     }
 
+    /// Calls to `server_id` started and not yet finished (what the `la` schedule balances).
+    pub fn in_flight(&self, server_id: &str) -> u64 {
+        self.inner.router.in_flight(server_id)
+    }
+
     /// Calls waiting for `server_id`'s connection.
     pub fn waiting_calls(&self, server_id: &str) -> usize {
         self.station(server_id).map_or(0, |s| s.waiting())

@@ -11,8 +11,9 @@ use super::{RemoteError, Remotes, Reply};
 /// Longest `sleep` the demo honours.
 pub const MAX_SLEEP_MS: u64 = 60_000;
 
-/// Registers `user.timeRemote` and `user.echoRemote`.
-pub fn register(remotes: &mut Remotes) {
+/// Registers `user.timeRemote` and `user.echoRemote` for the server `server_id`.
+pub fn register(remotes: &mut Remotes, server_id: &str) {
+    let me = serde_json::Value::String(server_id.to_string());
     remotes.service("user", "timeRemote").method(
         "getCurrentTime",
         // The tutorial's callback is cb(hour, min, sec): no error slot.
@@ -32,6 +33,10 @@ pub fn register(remotes: &mut Remotes) {
             };
             Reply::error(text)
         })
+        .method("whoami", move || {
+            let me = me.clone();
+            async move { Ok::<_, RemoteError>(me) }
+        })
         .method("sleep", |ms: Value| async move {
             let Some(n) = ms.as_u64() else {
                 return Err(RemoteError::new(format!(
@@ -43,9 +48,9 @@ pub fn register(remotes: &mut Remotes) {
         });
 }
 
-/// The demo table on its own.
-pub fn remotes() -> Remotes {
+/// The demo table on its own, for server `server_id`.
+pub fn remotes(server_id: &str) -> Remotes {
     let mut r = Remotes::new();
-    register(&mut r);
+    register(&mut r, server_id);
     r
 }

@@ -16,7 +16,7 @@ use pomelo_interop::transport::{Acceptor, AcceptorOptions, Transport};
 pub async fn demo_acceptor(transport: Transport, buffer: bool) -> Acceptor {
     let mut opts = AcceptorOptions::new(transport, "127.0.0.1:0".parse().unwrap());
     opts.buffer_msg = buffer;
-    Acceptor::start(opts, demo::remotes().into_dispatcher()).await.expect("acceptor starts")
+    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher()).await.expect("acceptor starts")
 }
 
 /// A client with one server `rust-1` at `addr`.

@@ -21,6 +21,11 @@ class EchoRemote {
     return new Promise((resolve) => setTimeout(() => resolve(ms), ms));
   }
 
+  // whoami() -> this server's id: which server a routed call reached
+  async whoami() {
+    return this.app && this.app.serverId;
+  }
+
   // never() -> a promise that never settles (no reply is ever sent)
   never() {
     return new Promise(() => {});

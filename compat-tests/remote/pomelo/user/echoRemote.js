@@ -32,6 +32,12 @@ EchoRemote.prototype.sleep = function(ms) {
   }, ms);
 };
 
+// whoami(cb) -> cb(null, <this server's id>): which server a routed call reached
+EchoRemote.prototype.whoami = function() {
+  var cb = lastCb(arguments);
+  cb(null, this.app && this.app.serverId);
+};
+
 // never(cb) -> never calls back
 EchoRemote.prototype.never = function() {
 };
