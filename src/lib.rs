@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod message;
 pub mod server;
 pub mod transport;

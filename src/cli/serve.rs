@@ -3,11 +3,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 use super::{CliError, DialectArgs, millis};
+use crate::client::{ClientOptions, RpcClient, ServerInfo};
+use crate::cluster::{self, Cluster, Handlers, Monitor, MonitorTimings};
 use crate::server::demo;
-use crate::transport::{Acceptor, AcceptorOptions, Heartbeat};
+use crate::transport::{Acceptor, AcceptorOptions, Heartbeat, Transport};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -49,16 +53,28 @@ pub struct ServeArgs {
     /// sio09: transports to advertise, comma-separated (websocket, xhr-polling).
     #[arg(long, default_value = "websocket,xhr-polling", value_delimiter = ',')]
     pub sio_transports: Vec<String>,
+    /// Join the pomelo cluster of this game-server directory: reads config/master.json, this
+    /// server's entry (--id) in config/servers.json and config/adminServer.json.
+    #[arg(long, value_name = "DIR", conflicts_with = "master")]
+    pub pomelo_config: Option<PathBuf>,
+    /// Environment of the pomelo config files.
+    #[arg(long, default_value = "development")]
+    pub env: String,
+    /// Join the pomelo cluster whose master listens here (HOST:PORT), without a project dir;
+    /// uses --id, --server-type, --host and --port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub master: Option<String>,
+    /// Admin token for this server type (the master's config/adminServer.json).
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
 pub async fn run(a: ServeArgs) -> Result<(), CliError> {
-    let mut opts = AcceptorOptions::new(a.dialect.transport, SocketAddr::new(a.host, a.port));
-    opts.server_id = a.id.clone();
-    opts.buffer_msg = a.buffer_msg;
-    opts.interval = a.interval;
-    opts.max_frame = a.dialect.max_frame;
-    opts.whitelist = a.whitelist.clone();
+    if a.pomelo_config.is_some() || a.master.is_some() {
+        return run_member(a).await;
+    }
+    let mut opts = acceptor_options(&a, SocketAddr::new(a.host, a.port))?;
     opts.sio09.heartbeat = Heartbeat { interval: a.heartbeat_interval, timeout: a.heartbeat_timeout };
     opts.sio09.polling_duration = a.polling_duration;
     for t in &a.sio_transports {
@@ -106,4 +122,72 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+fn acceptor_options(a: &ServeArgs, listen: SocketAddr) -> Result<AcceptorOptions, CliError> {
+    let mut opts = AcceptorOptions::new(a.dialect.transport, listen);
+    opts.server_id = a.id.clone();
+    opts.buffer_msg = a.buffer_msg;
+    opts.interval = a.interval;
+    opts.max_frame = a.dialect.max_frame;
+    opts.whitelist = a.whitelist.clone();
+    Ok(opts)
+}
+
+/// `serve` as a member of a Node pomelo cluster: listen first, then register with the master;
+/// leave when the master says stop/kill/restart or on a signal.
+async fn run_member(a: ServeArgs) -> Result<(), CliError> {
+    let failed = |e: crate::cluster::ClusterError| CliError::Failed(e.to_string());
+    let cfg = match &a.pomelo_config {
+        Some(dir) => cluster::config::from_project(dir, &a.env, &a.id).map_err(failed)?,
+        None => cluster::JoinConfig {
+            master: a.master.clone().expect("--master or --pomelo-config"),
+            me: ServerInfo::new(&a.id, &a.server_type, a.host.to_string(), a.port),
+            token: a.token.clone(),
+            env: a.env.clone(),
+            main: None,
+        },
+    };
+    let mut cfg = cfg;
+    if a.token.is_some() {
+        cfg.token = a.token.clone();
+    }
+    let me = cfg.me.clone();
+    let listen_ip: IpAddr = me.host.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let client = RpcClient::new(ClientOptions::new(Transport::Mqtt));
+    let ctx = Cluster::new(client.clone(), &me.id, &me.server_type);
+    let mut remotes = demo::remotes(&me.id);
+    let mut handlers = Handlers::new();
+    cluster::demo::register(&mut handlers);
+    handlers.serve(&mut remotes, ctx);
+    let mut opts = acceptor_options(&a, SocketAddr::new(listen_ip, me.port))?;
+    opts.transport = Transport::Mqtt;
+    opts.server_id = me.id.clone();
+    let acceptor = Acceptor::start(opts, remotes.into_dispatcher())
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let mut monitor = match Monitor::join(cfg.clone(), client.clone(), MonitorTimings::default()).await {
+        Ok(m) => m,
+        Err(e) => {
+            acceptor.shutdown().await;
+            return Err(failed(e));
+        }
+    };
+    println!(
+        "pomelo-interop: {} (type {}) joined the pomelo cluster of master {} and serves mqtt://{}",
+        me.id,
+        me.server_type,
+        cfg.master,
+        acceptor.local_addr()
+    );
+    let reason = tokio::select! {
+        r = monitor.stopped() => format!("{r:?} from the master"),
+        _ = wait_for_signal() => "signal".to_string(),
+    };
+    tracing::info!("leaving the cluster ({reason})");
+    monitor.leave();
+    acceptor.shutdown().await;
+    client.close();
+    println!("pomelo-interop: {} stopped ({reason})", me.id);
+    Ok(())
 }
