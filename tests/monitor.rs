@@ -19,7 +19,14 @@ type Conn = Framed<TcpStream, MqttCodec>;
 fn cfg(master: &str) -> JoinConfig {
     let mut me = ServerInfo::new("time-9", "time", "127.0.0.1", 6059);
     me.extra.insert("auto-restart".into(), json!("true"));
-    JoinConfig { master: master.into(), me, token: Some("tok".into()), env: "development".into(), main: None }
+    JoinConfig {
+        master: master.into(),
+        me,
+        token: Some("tok".into()),
+        env: "development".into(),
+        main: None,
+        flavor: Default::default(),
+    }
 }
 
 fn timings() -> MonitorTimings {

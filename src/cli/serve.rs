@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, DialectArgs, millis};
+use crate::client::Schedule;
 use crate::client::{ClientOptions, RpcClient, ServerInfo};
-use crate::cluster::{self, Cluster, Handlers, Monitor, MonitorTimings};
+use crate::cluster::{self, Cluster, Flavor, Handlers, Monitor, MonitorTimings};
+use crate::server::ServerStack;
 use crate::server::demo;
-use crate::transport::{Acceptor, AcceptorOptions, Heartbeat, Transport};
+use crate::transport::{Acceptor, AcceptorOptions, Heartbeat};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -67,6 +69,22 @@ pub struct ServeArgs {
     /// Admin token for this server type (the master's config/adminServer.json).
     #[arg(long)]
     pub token: Option<String>,
+    /// Cluster generation: pomelo1 (socket.io 0.9 admin and RPC), pomelo2 (MQTT) or pinus
+    /// (MQTT, crc over UTF-8, `[null, value]` replies). Default: detected from the project's
+    /// package.json with --pomelo-config, else pomelo2.
+    #[arg(long, value_parser = parse_flavor)]
+    pub flavor: Option<Flavor>,
+    /// pinus: `remoterPaths` to put in this server's info (JSON array of {namespace,
+    /// serverType, path}); pinus servers load proxies for us from these paths on their disk.
+    #[arg(long, value_name = "JSON")]
+    pub remoter_paths: Option<String>,
+    /// pinus: `handlerPaths` to put in this server's info (JSON array of paths).
+    #[arg(long, value_name = "JSON")]
+    pub handler_paths: Option<String>,
+}
+
+fn parse_flavor(s: &str) -> Result<Flavor, String> {
+    s.parse()
 }
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
@@ -139,33 +157,49 @@ fn acceptor_options(a: &ServeArgs, listen: SocketAddr) -> Result<AcceptorOptions
 async fn run_member(a: ServeArgs) -> Result<(), CliError> {
     let failed = |e: crate::cluster::ClusterError| CliError::Failed(e.to_string());
     let cfg = match &a.pomelo_config {
-        Some(dir) => cluster::config::from_project(dir, &a.env, &a.id).map_err(failed)?,
+        Some(dir) => cluster::config::from_project(dir, &a.env, &a.id, a.flavor).map_err(failed)?,
         None => cluster::JoinConfig {
             master: a.master.clone().expect("--master or --pomelo-config"),
             me: ServerInfo::new(&a.id, &a.server_type, a.host.to_string(), a.port),
             token: a.token.clone(),
             env: a.env.clone(),
             main: None,
+            flavor: a.flavor.unwrap_or_default(),
         },
     };
     let mut cfg = cfg;
     if a.token.is_some() {
         cfg.token = a.token.clone();
     }
+    for (key, flag, json) in [
+        ("remoterPaths", "--remoter-paths", &a.remoter_paths),
+        ("handlerPaths", "--handler-paths", &a.handler_paths),
+    ] {
+        if let Some(text) = json {
+            let v: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| CliError::Usage(format!("{flag}: not JSON: {e}")))?;
+            cfg.me.extra.insert(key.to_string(), v);
+        }
+    }
+    let flavor = cfg.flavor;
     let me = cfg.me.clone();
     let listen_ip: IpAddr = me.host.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let client = RpcClient::new(ClientOptions::new(Transport::Mqtt));
+    let opts = ClientOptions::new(flavor.rpc_transport());
+    let client = RpcClient::builder(opts, Schedule::Default(flavor.crc())).build();
     let ctx = Cluster::new(client.clone(), &me.id, &me.server_type);
     let mut remotes = demo::remotes(&me.id);
     let mut handlers = Handlers::new();
     cluster::demo::register(&mut handlers);
     handlers.serve(&mut remotes, ctx);
     let mut opts = acceptor_options(&a, SocketAddr::new(listen_ip, me.port))?;
-    opts.transport = Transport::Mqtt;
+    opts.transport = flavor.rpc_transport();
     opts.server_id = me.id.clone();
-    let acceptor = Acceptor::start(opts, remotes.into_dispatcher())
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let mut stack = ServerStack::new(remotes.into_dispatcher());
+    if flavor == Flavor::Pinus {
+        stack = stack.layer(tower::util::MapResponseLayer::new(cluster::pinus_reply));
+    }
+    let acceptor =
+        Acceptor::start(opts, stack.into_handler()).await.map_err(|e| CliError::Failed(e.to_string()))?;
     let mut monitor = match Monitor::join(cfg.clone(), client.clone(), MonitorTimings::default()).await {
         Ok(m) => m,
         Err(e) => {
@@ -174,10 +208,12 @@ async fn run_member(a: ServeArgs) -> Result<(), CliError> {
         }
     };
     println!(
-        "pomelo-interop: {} (type {}) joined the pomelo cluster of master {} and serves mqtt://{}",
+        "pomelo-interop: {} (type {}) joined the {:?} cluster of master {} and serves {}://{}",
         me.id,
         me.server_type,
+        flavor,
         cfg.master,
+        flavor.rpc_transport(),
         acceptor.local_addr()
     );
     let reason = tokio::select! {

@@ -22,6 +22,8 @@ pub struct JoinConfig {
     pub env: String,
     /// The project's main script, sent as `main` in the registered info like Node does.
     pub main: Option<String>,
+    /// The cluster generation.
+    pub flavor: super::Flavor,
 }
 
 fn read_json(path: &Path) -> Result<Value, ClusterError> {
@@ -72,8 +74,14 @@ pub fn admin_token(dir: &Path, env: &str, server_type: &str) -> Result<Option<St
     Ok(token)
 }
 
-/// Reads master.json, our servers.json entry and adminServer.json of a project directory.
-pub fn from_project(dir: &Path, env: &str, id: &str) -> Result<JoinConfig, ClusterError> {
+/// Reads master.json, our servers.json entry and adminServer.json of a project directory; the
+/// flavor is detected from its package.json unless given.
+pub fn from_project(
+    dir: &Path,
+    env: &str,
+    id: &str,
+    flavor: Option<super::Flavor>,
+) -> Result<JoinConfig, ClusterError> {
     let servers_path = config_file(dir, env, "servers.json");
     let text = std::fs::read_to_string(&servers_path)
         .map_err(|e| ClusterError::Config(format!("cannot read {}: {e}", servers_path.display())))?;
@@ -88,6 +96,7 @@ pub fn from_project(dir: &Path, env: &str, id: &str) -> Result<JoinConfig, Clust
         me,
         env: env.to_string(),
         main: Some(dir.join("app.js").to_string_lossy().into_owned()),
+        flavor: flavor.or_else(|| super::Flavor::detect(dir)).unwrap_or_default(),
     })
 }
 
@@ -112,12 +121,14 @@ mod tests {
         std::fs::write(dir.join("config/adminServer.json"), r#"[{"type":"time","token":"tok"}]"#).unwrap();
         std::fs::write(dir.join("config/production/adminServer.json"), r#"[{"type":"time","token":"prod"}]"#)
             .unwrap();
-        let c = from_project(&dir, "development", "time-server-1").unwrap();
+        let c = from_project(&dir, "development", "time-server-1", None).unwrap();
         assert_eq!(c.master, "127.0.0.1:3005");
         assert_eq!((c.me.server_type.as_str(), c.me.port), ("time", 6051));
         assert_eq!(c.token.as_deref(), Some("tok"));
         assert_eq!(admin_token(&dir, "production", "time").unwrap().as_deref(), Some("prod"));
-        assert!(from_project(&dir, "development", "nope").unwrap_err().to_string().contains("no server"));
+        assert!(
+            from_project(&dir, "development", "nope", None).unwrap_err().to_string().contains("no server")
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod config;
 pub mod demo;
 pub mod handlers;
+pub mod link;
 pub mod monitor;
 pub mod session;
 
@@ -14,6 +15,81 @@ pub use config::JoinConfig;
 pub use handlers::{HandlerError, Handlers};
 pub use monitor::{Monitor, MonitorTimings, StopReason};
 pub use session::{BackendSession, Cluster, SessionService};
+
+/// The cluster generation a server joins; everything that differs follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// pomelo 1.x: admin link and RPC over socket.io 0.9.
+    Pomelo1,
+    /// pomelo 2.x: admin link and RPC over MQTT.
+    #[default]
+    Pomelo2,
+    /// pinus 1.7: MQTT, crc over UTF-8, replies exactly `[null, value]`.
+    Pinus,
+}
+
+impl Flavor {
+    /// The admin link's transport.
+    pub fn admin_transport(self) -> link::AdminTransport {
+        match self {
+            Flavor::Pomelo1 => link::AdminTransport::Sio09,
+            _ => link::AdminTransport::Mqtt,
+        }
+    }
+
+    /// The default RPC dialect.
+    pub fn rpc_transport(self) -> crate::transport::Transport {
+        match self {
+            Flavor::Pomelo1 => crate::transport::Transport::Sio09,
+            _ => crate::transport::Transport::Mqtt,
+        }
+    }
+
+    /// The default route's hash.
+    pub fn crc(self) -> crate::client::CrcFlavor {
+        match self {
+            Flavor::Pinus => crate::client::CrcFlavor::Pinus,
+            _ => crate::client::CrcFlavor::Pomelo,
+        }
+    }
+
+    /// The generation of a Node project, from its package.json dependencies.
+    pub fn detect(project: &std::path::Path) -> Option<Flavor> {
+        let text = std::fs::read_to_string(project.join("package.json")).ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let deps = doc.get("dependencies")?;
+        if deps.get("pinus").is_some() {
+            return Some(Flavor::Pinus);
+        }
+        let v = deps.get("pomelo")?.as_str()?.trim_start_matches(['^', '~', '=', 'v', ' ']);
+        Some(if v.starts_with("0.") || v.starts_with("1.") { Flavor::Pomelo1 } else { Flavor::Pomelo2 })
+    }
+}
+
+impl std::str::FromStr for Flavor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pomelo1" => Ok(Flavor::Pomelo1),
+            "pomelo2" | "pomelo" => Ok(Flavor::Pomelo2),
+            "pinus" => Ok(Flavor::Pinus),
+            _ => Err(format!("unknown flavor {s:?} (pomelo1, pomelo2 or pinus)")),
+        }
+    }
+}
+
+/// pinus callers read exactly `[null, value]` (or `[err]`): a reply with more results keeps
+/// the first, and a reply without an error slot (`cb(hour, min, sec)`) becomes
+/// `[null, [hour, min, sec]]`.
+pub fn pinus_reply(resp: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    use serde_json::Value;
+    match resp.first() {
+        None => vec![Value::Null, Value::Null],
+        Some(Value::Null) => vec![Value::Null, resp.get(1).cloned().unwrap_or(Value::Null)],
+        Some(Value::Object(o)) if o.contains_key("stack") => vec![resp[0].clone()],
+        Some(_) => vec![Value::Null, Value::Array(resp)],
+    }
+}
 
 /// Errors of the cluster layer.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +116,37 @@ pub enum ClusterError {
         /// The error text.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pinus_reply_shapes() {
+        assert_eq!(pinus_reply(vec![json!(null), json!(1), json!(2)]), vec![json!(null), json!(1)]);
+        assert_eq!(pinus_reply(vec![json!(null)]), vec![json!(null), json!(null)]);
+        assert_eq!(pinus_reply(vec![json!(1), json!(2), json!(3)]), vec![json!(null), json!([1, 2, 3])]);
+        let err = json!({"msg": "x", "stack": "Error: x"});
+        assert_eq!(pinus_reply(vec![err.clone(), json!(null)]), vec![err]);
+    }
+
+    #[test]
+    fn flavor_from_package_json() {
+        let dir = std::env::temp_dir().join(format!("pomelo-interop-flavor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (deps, want) in [
+            (json!({"pomelo": "1.2.3"}), Some(Flavor::Pomelo1)),
+            (json!({"pomelo": "^2.2.7"}), Some(Flavor::Pomelo2)),
+            (json!({"pinus": "1.7.4"}), Some(Flavor::Pinus)),
+            (json!({"express": "4"}), None),
+        ] {
+            std::fs::write(dir.join("package.json"), json!({"dependencies": deps}).to_string()).unwrap();
+            assert_eq!(Flavor::detect(&dir), want);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!("pomelo1".parse::<Flavor>(), Ok(Flavor::Pomelo1));
+        assert!("x".parse::<Flavor>().is_err());
+    }
 }

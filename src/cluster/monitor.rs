@@ -4,18 +4,16 @@
 //! when the master goes away.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{Map, Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 
+pub use super::link::parse_maybe_twice;
+use super::link::{Encoding, Incoming, Link};
 use super::{ClusterError, JoinConfig};
 use crate::client::{RpcClient, ServerInfo};
-use crate::wire::mqtt::{MqttCodec, Packet};
 
 /// Why the master wants us gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +50,7 @@ impl Default for MonitorTimings {
     }
 }
 
-type Conn = Framed<TcpStream, MqttCodec>;
+type Conn = Link;
 
 /// A registered monitor; resolves `stopped()` when the master asks us to go.
 pub struct Monitor {
@@ -123,15 +121,6 @@ struct Agent {
     answered: HashMap<String, Value>,
 }
 
-/// JSON that may arrive encoded once or twice (pomelo-admin encodes requests/responses twice).
-pub fn parse_maybe_twice(raw: &[u8]) -> Option<Value> {
-    let v: Value = serde_json::from_slice(raw).ok()?;
-    match v {
-        Value::String(s) => serde_json::from_str(&s).ok(),
-        other => Some(other),
-    }
-}
-
 fn info_object(cfg: &JoinConfig) -> Value {
     let mut info = Map::new();
     if let Some(main) = &cfg.main {
@@ -164,37 +153,17 @@ impl Agent {
     }
 
     async fn open(&self) -> Result<Conn, ClusterError> {
-        let master = &self.cfg.master;
-        let stream = tokio::time::timeout(self.timings.handshake, TcpStream::connect(master))
-            .await
-            .map_err(|_| ClusterError::Master(format!("connecting to the master at {master} timed out")))?
-            .map_err(|e| ClusterError::Master(format!("cannot connect to the master at {master}: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let mut conn = Framed::new(stream, MqttCodec::default());
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let connect =
-            Packet::Connect { client_id: format!("MQTT_ADMIN_{ms}"), keep_alive: 0, level: 4, flags: 0x02 };
-        conn.send(connect).await.map_err(|e| ClusterError::Master(e.to_string()))?;
-        let deadline = Instant::now() + self.timings.handshake;
-        loop {
-            match tokio::time::timeout_at(deadline, conn.next()).await {
-                Ok(Some(Ok(Packet::ConnAck { code: 0, .. }))) => return Ok(conn),
-                Ok(Some(Ok(Packet::ConnAck { code, .. }))) => {
-                    return Err(ClusterError::Master(format!(
-                        "master refused the MQTT connection (code {code})"
-                    )));
-                }
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => return Err(ClusterError::Master(e.to_string())),
-                Ok(None) => return Err(ClusterError::Master("master closed the connection".into())),
-                Err(_) => return Err(ClusterError::Master("no CONNACK from the master".into())),
-            }
-        }
+        Link::open(self.cfg.flavor.admin_transport(), &self.cfg.master, self.timings.handshake).await
     }
 
-    async fn publish(&self, conn: &mut Conn, topic: &str, body: &Value) -> Result<(), ClusterError> {
-        let payload = serde_json::to_vec(body).expect("json");
-        conn.send(Packet::publish(topic, payload)).await.map_err(|e| ClusterError::Master(e.to_string()))
+    async fn publish(
+        &self,
+        conn: &mut Conn,
+        topic: &str,
+        body: &Value,
+        enc: Encoding,
+    ) -> Result<(), ClusterError> {
+        conn.send(topic, body, enc).await
     }
 
     /// `register` (first time, with token) or `reconnect` (no token), then waits for its answer.
@@ -212,28 +181,29 @@ impl Agent {
         {
             msg["token"] = json!(t);
         }
-        self.publish(conn, topic, &msg).await?;
+        if topic == "reconnect" {
+            // pomelo-admin 0.4 sends the pid as a second argument; MQTT carries only the first.
+            conn.send_args(topic, vec![msg, json!(std::process::id())]).await?;
+        } else {
+            self.publish(conn, topic, &msg, Encoding::Once).await?;
+        }
         let answer_topic = if topic == "register" { "register" } else { "reconnect_ok" };
         let deadline = Instant::now() + self.timings.handshake;
         loop {
-            let pkt = match tokio::time::timeout_at(deadline, conn.next()).await {
-                Ok(None) | Ok(Some(Ok(Packet::Disconnect))) if topic == "register" => {
+            let (t, answer) = match tokio::time::timeout_at(deadline, conn.next()).await {
+                Ok(Ok(Incoming::Message(t, v))) => (t, v),
+                Ok(Ok(_)) => continue,
+                Ok(Err(_)) if topic == "register" => {
                     return Err(ClusterError::Refused("the master closed the connection".into()));
                 }
-                Ok(None) | Ok(Some(Ok(Packet::Disconnect))) => {
-                    return Err(ClusterError::Master("master closed the connection".into()));
-                }
-                Ok(Some(Ok(p))) => p,
-                Ok(Some(Err(e))) => return Err(ClusterError::Master(e.to_string())),
+                Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     return Err(ClusterError::Master(format!("no {answer_topic} answer from the master")));
                 }
             };
-            let Packet::Publish { topic: t, payload, .. } = pkt else { continue };
             if t != answer_topic {
                 continue;
             }
-            let answer = parse_maybe_twice(&payload).unwrap_or(Value::Null);
             if answer["code"] == json!(1) {
                 return Ok(());
             }
@@ -246,22 +216,16 @@ impl Agent {
         let req_id = self.next_req;
         self.next_req += 1;
         let body = json!({"action": "subscribe", "id": self.cfg.me.id});
-        self.publish(
-            conn,
-            "monitor",
-            &json!({"reqId": req_id, "moduleId": "__masterwatcher__", "body": body}),
-        )
-        .await?;
+        let req = json!({"reqId": req_id, "moduleId": "__masterwatcher__", "body": body});
+        self.publish(conn, "monitor", &req, Encoding::Twice).await?;
         let deadline = Instant::now() + self.timings.handshake * 2;
         loop {
-            let pkt = match tokio::time::timeout_at(deadline, conn.next()).await {
-                Ok(Some(Ok(p))) => p,
-                Ok(Some(Err(e))) => return Err(ClusterError::Master(e.to_string())),
-                Ok(None) => return Err(ClusterError::Master("master closed the connection".into())),
+            let (topic, msg) = match tokio::time::timeout_at(deadline, conn.next()).await {
+                Ok(Ok(Incoming::Message(t, v))) => (t, v),
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(ClusterError::Master("no answer to subscribe".into())),
             };
-            let Packet::Publish { topic, payload, .. } = pkt else { continue };
-            let Some(msg) = parse_maybe_twice(&payload) else { continue };
             if topic == "monitor" && msg.get("respId").is_some_and(|r| same_id(r, req_id)) {
                 let map = msg.get("body").cloned().unwrap_or(Value::Null);
                 self.replace_from_map(&map);
@@ -273,7 +237,7 @@ impl Agent {
     }
 
     async fn notify(&mut self, conn: &mut Conn, module: &str, body: Value) -> Result<(), ClusterError> {
-        self.publish(conn, "monitor", &json!({"moduleId": module, "body": body})).await
+        self.publish(conn, "monitor", &json!({"moduleId": module, "body": body}), Encoding::Once).await
     }
 
     fn servers_from_map(map: &Value) -> Vec<ServerInfo> {
@@ -314,7 +278,7 @@ impl Agent {
         if let Some(b) = body {
             resp["body"] = b;
         }
-        self.publish(conn, "monitor", &resp).await
+        self.publish(conn, "monitor", &resp, Encoding::Twice).await
     }
 
     fn list_stats(&self) -> Value {
@@ -423,30 +387,21 @@ impl Agent {
         loop {
             tokio::select! {
                 _ = &mut *quit => {
-                    let _ = conn.close().await;
+                    conn.close().await;
                     return Ok(());
                 }
                 _ = ping.tick() => {
                     if let Some(at) = ping_sent && at.elapsed() >= self.timings.ping * 2 {
                         return Err(ClusterError::Master("no PINGRESP from the master".into()));
                     }
-                    if ping_sent.is_none() {
+                    if ping_sent.is_none() && conn.ping().await? {
                         ping_sent = Some(Instant::now());
-                        conn.send(Packet::PingReq).await.map_err(|e| ClusterError::Master(e.to_string()))?;
                     }
                 }
-                pkt = conn.next() => match pkt {
-                    None => return Err(ClusterError::Master("the master closed the connection".into())),
-                    Some(Err(e)) => return Err(ClusterError::Master(e.to_string())),
-                    Some(Ok(Packet::PingResp)) => ping_sent = None,
-                    Some(Ok(Packet::Disconnect)) => return Err(ClusterError::Master("the master sent DISCONNECT".into())),
-                    Some(Ok(Packet::Publish { topic, payload, .. })) => {
-                        match parse_maybe_twice(&payload) {
-                            Some(msg) => self.on_message(conn, &topic, msg).await?,
-                            None => tracing::warn!(topic, "unparsable admin message ignored"),
-                        }
-                    }
-                    Some(Ok(other)) => tracing::debug!(?other, "ignoring admin packet"),
+                incoming = conn.next() => match incoming? {
+                    Incoming::Pong => ping_sent = None,
+                    Incoming::Message(topic, msg) => self.on_message(conn, &topic, msg).await?,
+                    Incoming::Other => {}
                 },
             }
         }
@@ -503,7 +458,14 @@ mod tests {
         me.extra.insert("auto-restart".into(), json!("true"));
         me.extra.insert("restart-force".into(), json!("true"));
         me.extra.insert("custom".into(), json!("x"));
-        let cfg = JoinConfig { master: "m:1".into(), me, token: None, env: "development".into(), main: None };
+        let cfg = JoinConfig {
+            master: "m:1".into(),
+            me,
+            token: None,
+            env: "development".into(),
+            main: None,
+            flavor: Default::default(),
+        };
         let info = info_object(&cfg);
         assert!(info.get("auto-restart").is_none() && info.get("restart-force").is_none());
         assert_eq!((info["custom"].clone(), info["serverType"].clone()), (json!("x"), json!("time")));

@@ -137,8 +137,9 @@ impl Dialect for Sio09Dialect {
     }
 }
 
-/// Handshake GET, WebSocket upgrade, then wait for `1::`.
-async fn client_connect(
+/// A socket.io 0.9 client connection: handshake GET, WebSocket upgrade, then `1::`. The RPC
+/// mailbox uses it, and so does the pomelo-admin 0.4 link to a pomelo 1.x master.
+pub async fn client_connect(
     server_id: &str,
     addr: &str,
     opts: &MailboxOptions,
