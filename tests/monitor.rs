@@ -152,6 +152,16 @@ async fn handshake_watchdog_console_and_reconnect() {
     send(&mut c, "monitor", &json!({"reqId": "3", "moduleId": "__monitorwatcher__", "body": {"action": "replaceServer", "servers": servers}}), true).await;
     assert_eq!(next_publish(&mut c).await.1, json!({"respId": "3", "error": 1}));
     assert!(client.servers_of("connector").is_empty(), "table replaced");
+    // A restarted master counts from 1 again: an old id is a new request, not a duplicate.
+    send(
+        &mut c,
+        "monitor",
+        &json!({"reqId": 7, "moduleId": "__console__", "body": {"signal": "list"}}),
+        true,
+    )
+    .await;
+    let (_, fresh) = next_publish(&mut c).await;
+    assert_eq!(fresh["error"]["serverId"], json!("time-9"), "{fresh}");
 
     // kill: answered with our id, then we are asked to go.
     send(

@@ -423,6 +423,9 @@ impl Agent {
                     Ok(mut c) => match self.register(&mut c, "reconnect").await {
                         Ok(()) => {
                             tracing::info!(master = %self.cfg.master, "reconnected to the master");
+                            // A restarted master numbers its requests from 1 again; duplicates
+                            // worth recognising only ever arrive on the same connection.
+                            self.answered.clear();
                             break c;
                         }
                         Err(e) => tracing::warn!("reconnect refused: {e}"),
