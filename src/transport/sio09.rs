@@ -70,6 +70,27 @@ fn ws_err(e: impl std::fmt::Display) -> WireError {
     WireError::Malformed { dialect: "sio09", reason: format!("websocket: {e}") }
 }
 
+/// A WebSocket error: a connection that went away is an I/O error, not bad input.
+fn tungstenite_err(e: tungstenite::Error) -> WireError {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::Io(io) => WireError::Io(io),
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            WireError::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, e.to_string()))
+        }
+        other => ws_err(other),
+    }
+}
+
+fn axum_ws_err(e: axum::Error) -> WireError {
+    match e.into_inner().downcast::<tungstenite::Error>() {
+        Ok(t) => tungstenite_err(*t),
+        Err(other) => ws_err(other),
+    }
+}
+
 fn handshake_err(server: &str, reason: impl Into<String>) -> TransportError {
     TransportError::Handshake { server: server.to_string(), reason: reason.into() }
 }
@@ -174,11 +195,11 @@ pub async fn client_connect(
                     Ok(tungstenite::Message::Text(t)) => Some(sio09::parse(t.as_str())),
                     Ok(tungstenite::Message::Binary(_)) => Some(Err(ws_err("unexpected binary frame"))),
                     Ok(_) => None,
-                    Err(e) => Some(Err(ws_err(e))),
+                    Err(e) => Some(Err(tungstenite_err(e))),
                 })
             }),
     );
-    let sink: FrameSink<Packet> = Box::pin(sink.sink_map_err(ws_err).with(|p: Packet| {
+    let sink: FrameSink<Packet> = Box::pin(sink.sink_map_err(tungstenite_err).with(|p: Packet| {
         std::future::ready(Ok::<_, WireError>(tungstenite::Message::Text(sio09::encode(&p).into())))
     }));
     // Requests queue in the caller until the server says `1::`.
@@ -435,12 +456,12 @@ fn ws_frames(socket: WebSocket) -> (FrameSink<Packet>, FrameStream<Packet>) {
                 Ok(AxMessage::Text(t)) => Some(sio09::parse(t.as_str())),
                 Ok(AxMessage::Binary(_)) => Some(Err(ws_err("unexpected binary frame"))),
                 Ok(_) => None,
-                Err(e) => Some(Err(ws_err(e))),
+                Err(e) => Some(Err(axum_ws_err(e))),
             })
         }),
     );
     let sink: FrameSink<Packet> =
-        Box::pin(sink.sink_map_err(ws_err).with(|p: Packet| {
+        Box::pin(sink.sink_map_err(axum_ws_err).with(|p: Packet| {
             std::future::ready(Ok::<_, WireError>(AxMessage::Text(sio09::encode(&p).into())))
         }));
     (sink, frames)
