@@ -36,6 +36,12 @@
  *   --idle MS                 opt-in case idle: how long to stay idle, default 10000
  *   --nodelay                 OPT-IN, NOT stock behaviour: set TCP_NODELAY on every socket this
  *                             process opens/accepts (pomelo-rpc 1.0.7 does not do it by itself)
+ *   --relative-stacks         server: error stacks name files relative to compat-tests/
+ *                             (remote/pomelo/user/echoRemote.js:24:6, node_modules/...) instead of
+ *                             absolute paths of this machine; V8's format otherwise. For recording
+ *                             fixtures that must not carry the recording machine's paths.
+ *   --sio-transports LIST     server, rpc04 ws only: socket.io 'transports' to offer, comma-separated
+ *                             (e.g. xhr-polling: the Node client then polls instead of a websocket)
  *
  * stdout carries only protocol lines (READY line / JSON lines); everything else,
  * including library logging and console.log, is redirected to stderr.
@@ -77,7 +83,7 @@ process.on('uncaughtException', function(err) {
 // argument parsing
 
 var MODES = ['server', 'corpus', 'bench', 'route-check'];
-var BOOL_FLAGS = {buffer: true, nodelay: true, help: true};
+var BOOL_FLAGS = {buffer: true, nodelay: true, help: true, 'relative-stacks': true};
 
 function parseArgs(argv) {
   var opts = {_: []};
@@ -111,7 +117,7 @@ function usageError(msg) {
     'usage: node peer.js <server|corpus|bench> [--impl rpc04|rpc10|pinus] [--transport tcp|mqtt|ws] ' +
     '[--host H] [--port N] [--buffer] [--interval MS] [--id ID] [--server-type T] [--timeout MS] ' +
     '[--target-id ID] [--cases a,b] [--server-style callback|promise|any] [--payload B] [--inflight N] ' +
-    '[--count N] [--max-seconds S] [--warmup N] [--nodelay]\n');
+    '[--count N] [--max-seconds S] [--warmup N] [--nodelay] [--relative-stacks] [--sio-transports LIST]\n');
   process.exit(2);
 }
 
@@ -253,6 +259,31 @@ function patchClientNoDelay() {
 // ===========================================================================
 // server mode
 
+// --relative-stacks: V8's stack format with every file name made relative to this directory, so
+// that error objects sent over the wire (pomelo sends err.stack) carry no absolute paths.
+function installRelativeStacks() {
+  var root = __dirname + path.sep;
+  Error.prepareStackTrace = function(err, frames) {
+    var head;
+    try {
+      head = Error.prototype.toString.call(err);
+    } catch (e) {
+      head = 'Error';
+    }
+    return head + frames.map(function(f) {
+      var text = String(f);
+      var file = typeof f.getFileName === 'function' ? f.getFileName() : null;
+      if (file) {
+        var abs = file.indexOf('file://') === 0 ? file.slice(7) : file;
+        if (path.isAbsolute(abs)) {
+          text = text.split(file).join(path.relative(__dirname, abs));
+        }
+      }
+      return '\n    at ' + text.split(root).join('');
+    }).join('');
+  };
+}
+
 function findFreePort(cb) {
   var srv = net.createServer();
   srv.on('error', cb);
@@ -285,6 +316,9 @@ function findNetServer(acceptor) {
 
 function runServer(opts) {
   var cfg = commonConfig(opts);
+  if (opts['relative-stacks']) {
+    installRelativeStacks();
+  }
   var acceptorFactory = acceptorFor(cfg.impl, cfg.transport);
   var gateway = null;
   var ready = false;
@@ -345,6 +379,15 @@ function runServer(opts) {
       }
       log('socket.io heartbeat interval=' + manager.get('heartbeat interval') + 's timeout=' +
         manager.get('heartbeat timeout') + 's');
+    }
+
+    if (opts['sio-transports']) {
+      var sioManager = gateway.acceptor && gateway.acceptor.server;
+      if (!sioManager || typeof sioManager.set !== 'function') {
+        usageError('--sio-transports needs --impl rpc04 --transport ws');
+      }
+      sioManager.set('transports', String(opts['sio-transports']).split(','));
+      log('socket.io transports=' + sioManager.get('transports').join(','));
     }
 
     var announce = function() {

@@ -6,6 +6,7 @@
 //! [`transport`] (generic mailbox and acceptor over a dialect), [`server`] (remotes and
 //! dispatch), [`client`] (the RPC client), [`cli`] (the binary's commands).
 
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod cluster;

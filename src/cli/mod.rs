@@ -8,6 +8,8 @@ use crate::transport::Transport;
 
 pub mod bench;
 pub mod call;
+pub mod capture;
+pub mod replay;
 pub mod route;
 pub mod serve;
 
@@ -60,6 +62,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print which server pomelo's default route picks for a uid.
     Route(route::RouteArgs),
+    /// Relay a dialect to a real server and record every frame, both ways, as JSON lines.
+    Capture(capture::CaptureArgs),
+    /// Send the requests of a capture to a target and compare its answers with the recorded ones.
+    Replay(replay::ReplayArgs),
 }
 
 /// Options shared by commands that speak a dialect.
@@ -90,6 +96,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Call(a) => call::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::Route(a) => route::run(a).await,
+        Command::Capture(a) => capture::run(a).await,
+        Command::Replay(a) => replay::run(a).await,
     }
 }
 

@@ -89,8 +89,9 @@ fn parse_flavor(s: &str) -> Result<Flavor, String> {
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
 pub async fn run(a: ServeArgs) -> Result<(), CliError> {
+    let signal = stop_signal();
     if a.pomelo_config.is_some() || a.master.is_some() {
-        return run_member(a).await;
+        return run_member(a, signal).await;
     }
     let mut opts = acceptor_options(&a, SocketAddr::new(a.host, a.port))?;
     opts.sio09.heartbeat = Heartbeat { interval: a.heartbeat_interval, timeout: a.heartbeat_timeout };
@@ -120,25 +121,32 @@ pub async fn run(a: ServeArgs) -> Result<(), CliError> {
     println!("  pomelo-interop call -t {t} --to {addr} user.{st}.echoRemote.fail '[\"boom\"]'");
     println!("  pomelo-interop call -t {t} --to {addr} user.{st}.echoRemote.sleep '[500]'");
     println!("stop with Ctrl-C");
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down");
     acceptor.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Registers SIGTERM and SIGINT handlers now (before any banner is printed, so an early
+/// signal is never lost) and resolves when one arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -154,7 +162,7 @@ fn acceptor_options(a: &ServeArgs, listen: SocketAddr) -> Result<AcceptorOptions
 
 /// `serve` as a member of a Node pomelo cluster: listen first, then register with the master;
 /// leave when the master says stop/kill/restart or on a signal.
-async fn run_member(a: ServeArgs) -> Result<(), CliError> {
+async fn run_member(a: ServeArgs, signal: impl std::future::Future<Output = ()>) -> Result<(), CliError> {
     let failed = |e: crate::cluster::ClusterError| CliError::Failed(e.to_string());
     let cfg = match &a.pomelo_config {
         Some(dir) => cluster::config::from_project(dir, &a.env, &a.id, a.flavor).map_err(failed)?,
@@ -218,7 +226,7 @@ async fn run_member(a: ServeArgs) -> Result<(), CliError> {
     );
     let reason = tokio::select! {
         r = monitor.stopped() => format!("{r:?} from the master"),
-        _ = wait_for_signal() => "signal".to_string(),
+        _ = signal => "signal".to_string(),
     };
     tracing::info!("leaving the cluster ({reason})");
     monitor.leave();

@@ -1,0 +1,246 @@
+//! The JSON lines a capture writes: one header line, one line per decoded frame, connection
+//! events, and a closing summary (format: `fixtures/README.md`).
+
+use serde_json::{Map, Value, json};
+
+use super::Dir;
+
+/// Version of the line format, written in the header.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Frame name of a line whose bytes could not be framed: decoding of that direction stopped.
+pub const MALFORMED: &str = "malformed";
+/// Frame name of bytes relayed after decoding stopped (kept so the file still has them all).
+pub const RAW: &str = "raw";
+
+/// One decoded frame (or undecodable stretch of bytes), before it gets a time and a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameRecord {
+    /// What the frame is, e.g. `stream-pkg`, `mqtt:publish`, `http:request`, `ws:text`.
+    pub frame: String,
+    /// Frame-specific fields in output order (`topic`, `http`, `sid`, `sio`, `json`, …).
+    pub fields: Map<String, Value>,
+    /// RPC payloads the frame carries, each as sent: a package object or a batch array.
+    pub rpc: Vec<Value>,
+    /// Why the frame (or its content) could not be decoded.
+    pub malformed: Option<String>,
+    /// The exact bytes of the frame as they crossed the relay.
+    pub raw: Vec<u8>,
+}
+
+impl FrameRecord {
+    /// A record of a frame kind with its raw bytes and nothing decoded yet.
+    pub fn new(frame: impl Into<String>, raw: impl Into<Vec<u8>>) -> Self {
+        FrameRecord {
+            frame: frame.into(),
+            fields: Map::new(),
+            rpc: Vec::new(),
+            malformed: None,
+            raw: raw.into(),
+        }
+    }
+
+    /// Adds a frame-specific field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.fields.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Sets a frame-specific field.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.fields.insert(key.to_string(), value.into());
+    }
+
+    /// Notes a content problem (the framing itself was fine); the first one wins.
+    pub fn note_malformed(&mut self, reason: impl Into<String>) {
+        if self.malformed.is_none() {
+            self.malformed = Some(reason.into());
+        }
+    }
+
+    /// Parses an RPC payload (JSON of one package or a batch) and keeps it, or notes why not.
+    pub fn push_rpc(&mut self, payload: &[u8]) {
+        match serde_json::from_slice::<Value>(payload) {
+            Ok(v) => self.rpc.push(v),
+            Err(e) => self.note_malformed(format!("RPC payload is not JSON: {e}")),
+        }
+    }
+
+    /// `service.method` of every request this frame carries (batches flattened).
+    pub fn calls(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for payload in &self.rpc {
+            for pkg in packages(payload) {
+                if let Some(msg) = pkg.get("msg") {
+                    let s = msg.get("service").and_then(Value::as_str).unwrap_or("?");
+                    let m = msg.get("method").and_then(Value::as_str).unwrap_or("?");
+                    out.push(format!("{s}.{m}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The line for this record at `t_ms` on connection `conn`.
+    pub fn to_line(&self, t_ms: f64, conn: u64, dir: Dir) -> String {
+        let mut out = Vec::with_capacity(96 + self.raw.len() * 3);
+        self.write_line(t_ms, conn, dir, &mut out);
+        String::from_utf8(out).expect("a capture line is JSON text")
+    }
+
+    /// Appends the line (without newline) to `out`; built in place, since this runs for every
+    /// frame the relay sees.
+    pub fn write_line(&self, t_ms: f64, conn: u64, dir: Dir, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let json = |out: &mut Vec<u8>, v: &Value| {
+            // Writing JSON into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, v);
+        };
+        let text = |out: &mut Vec<u8>, s: &str| {
+            let _ = serde_json::to_writer(&mut *out, s);
+        };
+        let _ = write!(
+            out,
+            r#"{{"t_ms":{},"conn":{conn},"dir":"{}","frame":"#,
+            json!(round_ms(t_ms)),
+            dir.name()
+        );
+        text(out, &self.frame);
+        for (k, v) in &self.fields {
+            out.push(b',');
+            text(out, k);
+            out.push(b':');
+            json(out, v);
+        }
+        if !self.rpc.is_empty() {
+            out.extend_from_slice(br#","rpc":["#);
+            for (i, v) in self.rpc.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json(out, v);
+            }
+            out.push(b']');
+        }
+        if let Some(r) = &self.malformed {
+            out.extend_from_slice(br#","malformed":"#);
+            text(out, r);
+        }
+        let _ = write!(out, r#","len":{},"hex":""#, self.raw.len());
+        push_hex(out, &self.raw);
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// Appends lower-case hex.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+}
+
+/// The packages of a payload: the array's elements for a batch, else the payload itself.
+pub fn packages(payload: &Value) -> Vec<&Value> {
+    match payload {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// A connection event line (`open`, `fin`, `error`, `close`, `upstream-error`, …).
+pub fn event_line(t_ms: f64, conn: u64, event: &str, extra: Map<String, Value>) -> String {
+    let mut m = Map::new();
+    m.insert("t_ms".into(), json!(round_ms(t_ms)));
+    m.insert("conn".into(), json!(conn));
+    m.insert("event".into(), json!(event));
+    m.extend(extra);
+    Value::Object(m).to_string()
+}
+
+/// Milliseconds rounded to microseconds, so lines stay short.
+pub fn round_ms(t_ms: f64) -> f64 {
+    (t_ms * 1000.0).round() / 1000.0
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = Vec::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    String::from_utf8(s).expect("hex digits are ASCII")
+}
+
+/// Bytes of a hex string; `None` if it is not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+}
+
+/// JSON that may be encoded once or twice (pomelo-admin sends some messages as a JSON string
+/// whose content is JSON): the inner value when the outer one is a string holding JSON.
+pub fn parse_maybe_twice(raw: &[u8]) -> Option<Value> {
+    let v: Value = serde_json::from_slice(raw).ok()?;
+    if let Value::String(s) = &v
+        && let Ok(inner) = serde_json::from_str::<Value>(s)
+        && (inner.is_object() || inner.is_array())
+    {
+        return Some(inner);
+    }
+    Some(v)
+}
+
+/// Text of at most `max` characters, with a note of what was cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((cut, _)) => format!("{}…({} more bytes)", &s[..cut], s.len() - cut),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)).unwrap(), bytes);
+        assert_eq!(hex(b"\x00\xff"), "00ff");
+        assert!(unhex("abc").is_none());
+        assert!(unhex("zz").is_none());
+    }
+
+    #[test]
+    fn maybe_twice() {
+        assert_eq!(parse_maybe_twice(br#"{"a":1}"#), Some(json!({"a": 1})));
+        assert_eq!(parse_maybe_twice(br#""{\"a\":1}""#), Some(json!({"a": 1})));
+        assert_eq!(parse_maybe_twice(br#""plain""#), Some(json!("plain")));
+        assert_eq!(parse_maybe_twice(br#""12""#), Some(json!("12")), "a string of a number stays");
+        assert_eq!(parse_maybe_twice(b"nope"), None);
+    }
+
+    #[test]
+    fn line_field_order() {
+        let mut r = FrameRecord::new("stream-pkg", b"\x02{}".to_vec()).with("topic", "rpc");
+        r.push_rpc(br#"{"id":1,"msg":{"service":"s","method":"m"}}"#);
+        let line = r.to_line(1.23456, 3, Dir::C2s);
+        assert!(
+            line.starts_with(
+                r#"{"t_ms":1.235,"conn":3,"dir":"c2s","frame":"stream-pkg","topic":"rpc","rpc":"#
+            )
+        );
+        assert!(line.ends_with(r#""len":3,"hex":"027b7d"}"#), "{line}");
+        assert_eq!(r.calls(), ["s.m"]);
+    }
+
+    #[test]
+    fn shorten_marks_the_cut() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("abcdef", 2), "ab…(4 more bytes)");
+    }
+}
