@@ -259,31 +259,6 @@ function patchClientNoDelay() {
 // ===========================================================================
 // server mode
 
-// --relative-stacks: V8's stack format with every file name made relative to this directory, so
-// that error objects sent over the wire (pomelo sends err.stack) carry no absolute paths.
-function installRelativeStacks() {
-  var root = __dirname + path.sep;
-  Error.prepareStackTrace = function(err, frames) {
-    var head;
-    try {
-      head = Error.prototype.toString.call(err);
-    } catch (e) {
-      head = 'Error';
-    }
-    return head + frames.map(function(f) {
-      var text = String(f);
-      var file = typeof f.getFileName === 'function' ? f.getFileName() : null;
-      if (file) {
-        var abs = file.indexOf('file://') === 0 ? file.slice(7) : file;
-        if (path.isAbsolute(abs)) {
-          text = text.split(file).join(path.relative(__dirname, abs));
-        }
-      }
-      return '\n    at ' + text.split(root).join('');
-    }).join('');
-  };
-}
-
 function findFreePort(cb) {
   var srv = net.createServer();
   srv.on('error', cb);
@@ -317,7 +292,7 @@ function findNetServer(acceptor) {
 function runServer(opts) {
   var cfg = commonConfig(opts);
   if (opts['relative-stacks']) {
-    installRelativeStacks();
+    require('./relative-stacks')(__dirname);
   }
   var acceptorFactory = acceptorFor(cfg.impl, cfg.transport);
   var gateway = null;

@@ -21,6 +21,7 @@
 //
 // Binary: $POMELO_INTEROP_BIN, else <repo>/target/release/pomelo-interop, else
 // <repo>/target/debug/pomelo-interop (<repo> = the parent of this scripts/ dir).
+// Node instead: a server whose id is in $POMELO_INTEROP_NODE_IDS is left alone (app.js runs).
 // Logs: if $POMELO_LAUNCHER_LOG_DIR is set, the Rust output is also appended to
 // <that dir>/<server id>.log (it survives a master restart; the tests use it).
 //
@@ -56,6 +57,13 @@ if (!process.argv[1]) {
 }
 if (!kv.id) {
   fail('no id=<server id> argument (expected the master to start this process from servers.json)');
+}
+
+// Servers listed in $POMELO_INTEROP_NODE_IDS (comma-separated ids) stay Node: return before
+// anything else and app.js runs as usual (the cluster fixture records a Node time server).
+if ((process.env.POMELO_INTEROP_NODE_IDS || '').split(',').map(function(s) { return s.trim(); })
+    .indexOf(kv.id) >= 0) {
+  return;
 }
 
 // 2. The game-server dir.

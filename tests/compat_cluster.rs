@@ -23,12 +23,12 @@
 
 mod common;
 
+use common::{port_open, run_bounded, wait_for};
+
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -219,7 +219,8 @@ impl Cluster {
     fn kill_if_ours(&self, pid: u32) {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&*self.game_server.to_string_lossy()) {
+        // Only env `development`: tests/compat_replay.rs runs env `capture` of the same dir.
+        if cmdline.contains(&*self.game_server.to_string_lossy()) && cmdline.contains("development") {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
@@ -299,18 +300,6 @@ impl Cluster {
     }
 }
 
-fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not reached within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A process is alive if it exists and is not a zombie.
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -357,23 +346,6 @@ fn parse_list(out: &str) -> BTreeMap<String, Listed> {
 }
 
 /// Runs a command to completion (stdout and stderr captured), killing it by pid after `limit`.
-fn run_bounded(mut cmd: Command, limit: Duration, what: &str) -> Output {
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let child = child.unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("command output"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{what} did not finish within {limit:?}");
-        }
-    }
-}
-
 /// A Rust time server as `pomelo list` shows it: type `time`, and its pid is a pomelo-interop
 /// process (not the node launcher the master spawned).
 fn assert_rust_server(list: &BTreeMap<String, Listed>, id: &str) -> u32 {

@@ -132,7 +132,8 @@ fn fixture_files() -> Vec<String> {
 #[test]
 fn every_fixture_is_replayed_by_a_test() {
     let files = fixture_files();
-    let missing: Vec<&String> = files.iter().filter(|f| !LISTED.contains(&f.as_str())).collect();
+    let replayed = |f: &str| LISTED.contains(&f) || f == CLUSTER_FIXTURE;
+    let missing: Vec<&String> = files.iter().filter(|f| !replayed(f)).collect();
     assert!(missing.is_empty(), "fixtures without a replay test in tests/compat_replay.rs: {missing:?}");
     for name in LISTED {
         assert!(files.iter().any(|f| f == name), "fixture {name}.jsonl is listed but missing");
@@ -225,4 +226,253 @@ fn fixture_lines_have_the_documented_fields() {
     let raw = unhex(publish["hex"].as_str().unwrap()).unwrap();
     assert_eq!(raw.len() as u64, publish["len"].as_u64().unwrap());
     assert_eq!(raw[0], 0x30, "the raw bytes are the MQTT PUBLISH itself");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster fixture: forwarded client requests and user RPC, recorded by scripts/capture-fixtures
+// in front of a Node time-server-1 of the pomelo 2.2.7 demo cluster (env `capture` of
+// compat-tests/cluster/game-server). It replays against time-server-1 of the same cluster, once as
+// Node and once as this binary; the handlers bind sessions, push to channel `clock`, set session
+// settings and kick through the live Node connector, whose sessions 1 and 2 are held open by two
+// game clients (client.js `myUid,hold`) as during the recording.
+
+const CLUSTER_FIXTURE: &str = "mqtt-pomelo2-cluster";
+/// master, clients, connector RPC, time-server-1 RPC, and the port it listened on while recorded.
+const CAPTURE_PORTS: [u16; 5] = [23205, 23210, 23250, 23251, 23261];
+const CAPTURE_MASTER: u16 = 23205;
+const CAPTURE_CLIENTS: u16 = 23210;
+const CAPTURE_TIME: u16 = 23251;
+/// `timeHandler.now` answers the clock: hour, minute and second are not compared.
+const CLUSTER_IGNORES: [&str; 3] = [
+    "sys.time.msgRemote.forwardMessage:$[1].hour",
+    "sys.time.msgRemote.forwardMessage:$[1].min",
+    "sys.time.msgRemote.forwardMessage:$[1].sec",
+];
+
+/// A game client holding a session open; its events arrive on `events`.
+struct Holder {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Holder {
+    /// Waits (bounded) for an event matching `pred`, keeping every event seen.
+    fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(e) = self.seen.iter().find(|e| pred(e)) {
+            return e.clone();
+        }
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(e) => {
+                    self.seen.push(e.clone());
+                    if pred(&e) {
+                        return e;
+                    }
+                }
+                Err(_) => panic!("game client: no {what} within {limit:?}; events {:?}", self.seen),
+            }
+        }
+    }
+}
+
+/// The `capture` cluster; drop kills everything it started, by pid and by command line.
+struct CaptureCluster {
+    compat: PathBuf,
+    game: PathBuf,
+    log: PathBuf,
+    master: Option<std::process::Child>,
+    holders: Vec<Holder>,
+}
+
+impl Drop for CaptureCluster {
+    fn drop(&mut self) {
+        for h in &mut self.holders {
+            let _ = h.child.kill();
+            let _ = h.child.wait();
+        }
+        if let Some(m) = &mut self.master {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+        self.kill_servers();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("---- last lines of {} ----", self.log.display());
+            for line in &lines[lines.len().saturating_sub(80)..] {
+                eprintln!("{line}");
+            }
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+impl CaptureCluster {
+    /// Starts the master of env `capture`, which starts the connector and time-server-1 (Node
+    /// with `node_time`, else this binary through the launcher), and waits until both registered.
+    fn start(node_time: bool) -> CaptureCluster {
+        let compat = common::compat_dir();
+        let game = compat.join("cluster").join("game-server");
+        assert!(
+            compat.join("node_modules/pomelo/package.json").exists(),
+            "pomelo 2.2.7 is missing from compat-tests/node_modules: run `npm ci --prefix compat-tests`"
+        );
+        for port in CAPTURE_PORTS {
+            assert!(!common::port_open(port), "port {port} is in use (another cluster run?)");
+        }
+        let which = if node_time { "node" } else { "rust" };
+        let log = std::env::temp_dir().join(format!("compat-replay-cluster-{which}-{}.log", std::process::id()));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(game.join("app.js"))
+            .arg("env=capture")
+            .current_dir(&game)
+            .env("POMELO_INTEROP_BIN", env!("CARGO_BIN_EXE_pomelo-interop"))
+            .env_remove("POMELO_INTEROP_RPC_LISTEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        if node_time {
+            cmd.env("POMELO_INTEROP_NODE_IDS", "time-server-1");
+        } else {
+            cmd.env_remove("POMELO_INTEROP_NODE_IDS");
+        }
+        let master = cmd.spawn().expect("spawn node app.js env=capture");
+        let c = CaptureCluster { compat, game, log, master: Some(master), holders: Vec::new() };
+        for port in [CAPTURE_MASTER, CAPTURE_CLIENTS, CAPTURE_TIME] {
+            common::wait_for(&format!("port {port}"), Duration::from_secs(30), || common::port_open(port));
+        }
+        common::wait_for("both servers in `pomelo list`", Duration::from_secs(30), || {
+            let list = c.pomelo(&["list"]);
+            list.contains("connector-server-1") && list.contains("time-server-1")
+        });
+        c
+    }
+
+    /// `pomelo <args>` against this master, bounded; its stdout.
+    fn pomelo(&self, args: &[&str]) -> String {
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(self.compat.join("node_modules/pomelo/bin/pomelo"))
+            .args(args)
+            .args(["-h", "127.0.0.1", "-P", &CAPTURE_MASTER.to_string()])
+            .current_dir(&self.compat);
+        let out = common::run_bounded(cmd, Duration::from_secs(20), &format!("pomelo {}", args.join(" ")));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A game client that connects, asks its session id (`myUid`) and holds the session open.
+    fn hold(&mut self) -> u64 {
+        let mut child = std::process::Command::new("node")
+            .arg(self.compat.join("cluster/client.js"))
+            .args(["--port", &CAPTURE_CLIENTS.to_string(), "--steps", "myUid,hold", "--lenient"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn client.js");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        self.holders.push(Holder { child, events: rx, seen: Vec::new() });
+        let h = self.holders.last_mut().unwrap();
+        let resp = h.wait("myUid response", Duration::from_secs(20), |e| e["event"] == "response");
+        h.wait("holding", Duration::from_secs(5), |e| e["event"] == "holding");
+        resp["body"]["sid"].as_u64().unwrap_or_else(|| panic!("myUid without sid: {resp}"))
+    }
+
+    /// Stops the cluster with `pomelo stop` and waits for the master to exit.
+    fn stop(mut self) {
+        self.pomelo(&["stop"]);
+        let mut master = self.master.take().unwrap();
+        common::wait_for("the master exits after pomelo stop", Duration::from_secs(20), || {
+            master.try_wait().ok().flatten().is_some()
+        });
+        common::wait_for("the cluster's ports close", Duration::from_secs(20), || {
+            CAPTURE_PORTS.iter().all(|p| !common::port_open(*p))
+        });
+    }
+
+    /// Kills what still runs from env `capture` of this game-server dir.
+    fn kill_servers(&self) {
+        let game = self.game.to_string_lossy().into_owned();
+        let out = std::process::Command::new("pgrep").arg("-f").arg(&game).output();
+        let pids: Vec<u32> = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        for pid in pids {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&game) && (cmdline.contains("env=capture") || cmdline.contains("--env capture")) {
+                let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    }
+}
+
+/// The session ids the recorded forwarded requests carry.
+fn recorded_sids(fx: &Fixture) -> Vec<u64> {
+    let mut sids: Vec<u64> = fx
+        .answered()
+        .filter(|c| c.msg.method == "forwardMessage")
+        .filter_map(|c| c.msg.args.get(1)?["id"].as_u64())
+        .collect();
+    sids.sort_unstable();
+    sids.dedup();
+    sids
+}
+
+async fn replay_cluster(fx: &Fixture, node_time: bool) {
+    let what = if node_time { "the Node time-server-1" } else { "the Rust time-server-1" };
+    let mut cluster = CaptureCluster::start(node_time);
+    let sids = recorded_sids(fx);
+    assert_eq!(sids, vec![1, 2], "the fixture's sessions");
+    for want in &sids {
+        assert_eq!(cluster.hold(), *want, "the connector numbers sessions from 1, in connection order");
+    }
+    let mut opts = ReplayOptions::new(Transport::Mqtt, format!("127.0.0.1:{CAPTURE_TIME}"));
+    // One call at a time, in recorded order: the session calls of one request (bind, push, kick)
+    // finish before the next request starts, as in the recording.
+    opts.concurrency = 1;
+    opts.timeout = Duration::from_secs(10);
+    opts.max_time = Duration::from_secs(60);
+    for rule in CLUSTER_IGNORES {
+        opts.comparator = opts.comparator.clone().ignore(rule.parse().unwrap());
+    }
+    let report = replay(fx, &opts, &|_| {}).await.expect("replay runs");
+    assert!(report.ok(), "{CLUSTER_FIXTURE} replayed against {what}: {}", failures(&report));
+    assert_eq!(report.results.len(), 9);
+
+    // The target's session calls reached the connector and the clients holding the sessions.
+    let alice = &mut cluster.holders[0];
+    let push = alice.wait("onTime push (channel clock)", Duration::from_secs(5), |e| e["event"] == "push");
+    assert_eq!(push["route"], "onTime");
+    assert_eq!(push["body"]["server"], "time-server-1");
+    let bob = &mut cluster.holders[1];
+    let kick = bob.wait("kick (timeHandler.kickMe)", Duration::from_secs(5), |e| e["event"] == "kick");
+    assert_eq!(kick["body"]["reason"], "bye");
+    cluster.stop();
+}
+
+/// The pomelo 2.2.7 cluster fixture against the Node time server it was recorded from, then
+/// against the Rust one in the same place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_fixture_replays_against_node_and_rust_time_servers() {
+    let fx = load(CLUSTER_FIXTURE);
+    assert_eq!(fx.meta("cluster_env"), Some("capture"));
+    replay_cluster(&fx, true).await;
+    replay_cluster(&fx, false).await;
 }

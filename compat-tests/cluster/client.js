@@ -30,6 +30,10 @@
 //   fail        time.timeHandler.fail                      Rust handler error                → code 500
 //   kickMe      time.timeHandler.kickMe                    Rust kicks the session            → code 200 + kick
 //   notifyNow   time.timeHandler.now as a notify           no response; waits for the onTime push
+//   missing     time.timeHandler.nope                      no such handler                   → code 500
+//   hold        prints {"event":"holding"} and keeps the session open (heartbeats)
+//               until the server closes it (kick: exit 0) or the process is killed; it makes
+//               sessions for a replay of recorded forwarded requests (tests/compat_replay.rs)
 'use strict';
 
 var fs = require('fs');
@@ -140,6 +144,14 @@ var STEPS = {
     route: 'time.timeHandler.fail',
     body: function() { return {}; },
     check: function(b) { return isCode(b, 500) ? null : 'expected code 500'; }
+  },
+  missing: {
+    route: 'time.timeHandler.nope',
+    body: function() { return {}; },
+    check: function(b) { return isCode(b, 500) ? null : 'expected code 500'; }
+  },
+  hold: {
+    hold: true
   },
   kickMe: {
     route: 'time.timeHandler.kickMe',
@@ -373,7 +385,10 @@ ws.on('close', function(code) {
     return;
   }
   emit({event: 'close', code: code});
-  if (!finished && currentStep && STEPS[currentStep].waitKick && kicked) {
+  if (!finished && currentStep && STEPS[currentStep].hold) {
+    // A held session ends when the server closes it.
+    finish();
+  } else if (!finished && currentStep && STEPS[currentStep].waitKick && kicked) {
     // Kicked before the response arrived: the kick is the answer that matters.
     finish();
   } else if (!finished) {
@@ -434,6 +449,11 @@ function runSteps() {
     var name = stepNames[i++];
     var step = STEPS[name];
     currentStep = name;
+    if (step.hold) {
+      clearTimeout(overall);
+      emit({event: 'holding'});
+      return;
+    }
     var body = step.body();
     var afterAnswer = function() {
       // A push to channel `clock` needs a uid: without --uid the session stays unbound.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::session::{BackendSession, Cluster, SessionExport};
 use crate::server::{RemoteError, Remotes, Reply};
@@ -105,7 +105,6 @@ async fn forward(table: &HashMap<String, HandlerFn>, cluster: Arc<Cluster>, args
     let msg = it.next().unwrap_or(Value::Null);
     let session = it.next().unwrap_or(Value::Null);
     let route = msg["route"].as_str().unwrap_or("").to_string();
-    let notify = msg["type"] == json!(1);
     let export: SessionExport = match serde_json::from_value(session) {
         Ok(s) => s,
         Err(e) => {
@@ -122,12 +121,8 @@ async fn forward(table: &HashMap<String, HandlerFn>, cluster: Arc<Cluster>, args
         return Reply::Values(vec![err.to_json("msgRemote.forwardMessage"), Value::Null, Value::Null]);
     };
     let body = msg.get("body").cloned().unwrap_or(Value::Null);
-    let result = h(body, BackendSession::new(export, cluster)).await;
-    if notify {
-        // The connector sends nothing back for a notify.
-        return Reply::Values(vec![Value::Null]);
-    }
-    match result {
+    // A notify (msg.type 1) is answered like a request, as pomelo does: the connector drops it.
+    match h(body, BackendSession::new(export, cluster)).await {
         Ok(resp) => Reply::Values(vec![Value::Null, resp, Value::Null]),
         Err(e) => {
             tracing::debug!(route, error = %e.error, "handler failed");

@@ -10,6 +10,17 @@
 //                       the preload script replaces the Node process by the Rust one, so this
 //                       file never runs for them.
 //
+// Environment `capture` (config/*.json; ports 232xx): master, connector-server-1 and one
+// time-server-1, for recording and replaying the cluster fixture (scripts/capture-fixtures,
+// tests/compat_replay.rs). Two variables of this file and the launcher serve that purpose:
+//   POMELO_INTEROP_NODE_IDS=time-server-1       the launcher leaves that server in Node: this file
+//                                               runs it with app/servers/time/* (the Node
+//                                               implementation of the Rust handlers and remotes)
+//   POMELO_INTEROP_RPC_LISTEN=id=port[,id=port] that server's RPC acceptor listens on `port` but
+//                                               registers its servers.json port with the master,
+//                                               where a capture relay listens
+//   POMELO_INTEROP_RELATIVE_STACKS=1            error stacks name files relative to compat-tests/
+//
 // Start:   cd compat-tests/cluster/game-server && node app.js env=development
 // Restart only the master (servers keep running and reconnect):
 //          node app.js env=development type=master
@@ -26,15 +37,38 @@ process.stderr.on('error', function() {});
 var app = pomelo.createApp();
 app.set('name', 'pomelo-interop-cluster');
 
+if (process.env.POMELO_INTEROP_RELATIVE_STACKS) {
+  require('../../relative-stacks')(require('path').resolve(__dirname, '..', '..'));
+}
+
+var rpcListen = {};
+(process.env.POMELO_INTEROP_RPC_LISTEN || '').split(',').forEach(function(pair) {
+  var eq = pair.indexOf('=');
+  if (eq > 0) {
+    rpcListen[pair.slice(0, eq).trim()] = Number(pair.slice(eq + 1));
+  }
+});
+if (rpcListen[app.getServerId()]) {
+  var RemoteServer = require('pomelo-rpc').server;
+  app.set('remoteConfig', {
+    rpcServer: {
+      create: function(opts) {
+        opts.port = rpcListen[app.getServerId()];
+        return RemoteServer.create(opts);
+      }
+    }
+  });
+}
+
 // Every server type: how a `time` server is chosen, for user RPC
 // (app.rpc.time.*.*(session, ...)) *and* for forwarded client requests (sys msgRemote).
-app.configure('development', function() {
+app.configure('development|capture', function() {
   app.route('time', timeRoute);
   // A dead or missing RPC peer fails a call after 8 s instead of pomelo's 30 s.
   app.set('proxyConfig', {timeout: 8000});
 });
 
-app.configure('development', 'connector', function() {
+app.configure('development|capture', 'connector', function() {
   app.set('connectorConfig', {
     connector: pomelo.connectors.hybridconnector,
     heartbeat: 10,

@@ -1,17 +1,5 @@
-// STUB, never run. The `time` servers are the Rust binary (pomelo-interop serve); this file only
-// exists so that Node callers get the proxy app.rpc.time.timeRemote.getCurrentTime: pomelo builds
-// the user RPC proxies of a server type from the caller's local app/servers/<type>/remote/*.js
-// (file name = service, exported functions = methods). Keep the method names in sync with the
-// Rust remotes; the bodies below are never executed by anyone.
-module.exports = function(app) {
-  return new TimeRemote(app);
-};
-
-var TimeRemote = function(app) {
-  this.app = app;
-};
-
-// Rust: replies [hour, min, sec] (the tutorial's cb(hour, min, sec), no error slot).
-TimeRemote.prototype.getCurrentTime = function(arg1, arg2, cb) {
-  cb(new Error('stub: timeRemote runs in Rust'));
-};
+// user timeRemote of the `time` servers: getCurrentTime(arg1, arg2, cb) → cb(hour, min, sec).
+// Callers (the connector) build their app.rpc.time.timeRemote proxy from this file. It runs only
+// in a time server the launcher leaves in Node (POMELO_INTEROP_NODE_IDS); the Rust time server
+// serves the same remote (src/server/demo.rs). The implementation is peer.js's.
+module.exports = require('../../../../../../remote/pomelo/user/timeRemote');
