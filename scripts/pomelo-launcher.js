@@ -96,6 +96,15 @@ function findBinary() {
 
 var bin = findBinary();
 var args = ['serve', '--pomelo-config', gameDir, '--env', env, '--id', kv.id];
+// $POMELO_INTEROP_RPC_LISTEN=id=port[,id=port]: that server listens for RPC on `port` but registers
+// its servers.json port (a capture relay listens there), like app.js does for Node servers.
+(process.env.POMELO_INTEROP_RPC_LISTEN || '').split(',').forEach(function(pair) {
+  var eq = pair.indexOf('=');
+  if (eq > 0 && pair.slice(0, eq).trim() === kv.id) {
+    var host = kv.host || '127.0.0.1';
+    args.push('--rpc-listen', (host.indexOf(':') >= 0 ? '[' + host + ']' : host) + ':' + Number(pair.slice(eq + 1)));
+  }
+});
 
 // Our stdio may be pipes to a master that dies: never let an EPIPE kill this process.
 process.stdout.on('error', function() {});

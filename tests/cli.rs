@@ -141,6 +141,9 @@ fn usage_errors_explain_themselves() {
     assert!(stderr(&o).contains("HOST:PORT"), "{}", stderr(&o));
     let o = Command::new(BIN).args(["call", "--help"]).output().unwrap();
     assert!(stdout(&o).contains("Exit status"), "{}", stdout(&o));
+    let o = Command::new(BIN).args(["serve", "--port", "0", "--rpc-listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--rpc-listen is for cluster members"), "{}", stderr(&o));
 }
 
 #[test]

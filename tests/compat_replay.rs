@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::{demo_acceptor, node_server};
 use pomelo_interop::capture::fixture::Fixture;
 use pomelo_interop::capture::record::unhex;
+use pomelo_interop::capture::relay::{Relay, RelayOptions};
 use pomelo_interop::capture::replay::{Outcome, ReplayOptions, ReplayReport, replay};
 use pomelo_interop::transport::Transport;
 use serde_json::Value;
@@ -234,7 +235,9 @@ fn fixture_lines_have_the_documented_fields() {
 // compat-tests/cluster/game-server). It replays against time-server-1 of the same cluster, once as
 // Node and once as this binary; the handlers bind sessions, push to channel `clock`, set session
 // settings and kick through the live Node connector, whose sessions 1 and 2 are held open by two
-// game clients (client.js `myUid,hold`) as during the recording.
+// game clients (client.js `myUid,hold`) as during the recording. time-server-1 listens on 23261
+// (POMELO_INTEROP_RPC_LISTEN; `serve --rpc-listen` for the Rust one) and a capture relay on its
+// registered port 23251 records the replay, as scripts/capture-fixtures recorded the fixture.
 
 const CLUSTER_FIXTURE: &str = "mqtt-pomelo2-cluster";
 /// master, clients, connector RPC, time-server-1 RPC, and the port it listened on while recorded.
@@ -242,6 +245,7 @@ const CAPTURE_PORTS: [u16; 5] = [23205, 23210, 23250, 23251, 23261];
 const CAPTURE_MASTER: u16 = 23205;
 const CAPTURE_CLIENTS: u16 = 23210;
 const CAPTURE_TIME: u16 = 23251;
+const CAPTURE_TIME_LISTEN: u16 = 23261;
 /// `timeHandler.now` answers the clock: hour, minute and second are not compared.
 const CLUSTER_IGNORES: [&str; 3] = [
     "sys.time.msgRemote.forwardMessage:$[1].hour",
@@ -321,11 +325,13 @@ impl CaptureCluster {
             compat.join("node_modules/pomelo/package.json").exists(),
             "pomelo 2.2.7 is missing from compat-tests/node_modules: run `npm ci --prefix compat-tests`"
         );
-        for port in CAPTURE_PORTS {
+        // CAPTURE_TIME is the caller's relay.
+        for port in CAPTURE_PORTS.into_iter().filter(|p| *p != CAPTURE_TIME) {
             assert!(!common::port_open(port), "port {port} is in use (another cluster run?)");
         }
         let which = if node_time { "node" } else { "rust" };
-        let log = std::env::temp_dir().join(format!("compat-replay-cluster-{which}-{}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("compat-replay-cluster-{which}-{}.log", std::process::id()));
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
         let mut cmd = std::process::Command::new("node");
@@ -333,7 +339,7 @@ impl CaptureCluster {
             .arg("env=capture")
             .current_dir(&game)
             .env("POMELO_INTEROP_BIN", env!("CARGO_BIN_EXE_pomelo-interop"))
-            .env_remove("POMELO_INTEROP_RPC_LISTEN")
+            .env("POMELO_INTEROP_RPC_LISTEN", format!("time-server-1={CAPTURE_TIME_LISTEN}"))
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -344,7 +350,7 @@ impl CaptureCluster {
         }
         let master = cmd.spawn().expect("spawn node app.js env=capture");
         let c = CaptureCluster { compat, game, log, master: Some(master), holders: Vec::new() };
-        for port in [CAPTURE_MASTER, CAPTURE_CLIENTS, CAPTURE_TIME] {
+        for port in [CAPTURE_MASTER, CAPTURE_CLIENTS, CAPTURE_TIME_LISTEN] {
             common::wait_for(&format!("port {port}"), Duration::from_secs(30), || common::port_open(port));
         }
         common::wait_for("both servers in `pomelo list`", Duration::from_secs(30), || {
@@ -402,7 +408,7 @@ impl CaptureCluster {
             master.try_wait().ok().flatten().is_some()
         });
         common::wait_for("the cluster's ports close", Duration::from_secs(20), || {
-            CAPTURE_PORTS.iter().all(|p| !common::port_open(*p))
+            CAPTURE_PORTS.iter().filter(|p| **p != CAPTURE_TIME).all(|p| !common::port_open(*p))
         });
     }
 
@@ -411,12 +417,16 @@ impl CaptureCluster {
         let game = self.game.to_string_lossy().into_owned();
         let out = std::process::Command::new("pgrep").arg("-f").arg(&game).output();
         let pids: Vec<u32> = out
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+            })
             .unwrap_or_default();
         for pid in pids {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&game) && (cmdline.contains("env=capture") || cmdline.contains("--env capture")) {
+            if cmdline.contains(&game)
+                && (cmdline.contains("env=capture") || cmdline.contains("--env capture"))
+            {
                 let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
         }
@@ -437,6 +447,15 @@ fn recorded_sids(fx: &Fixture) -> Vec<u64> {
 
 async fn replay_cluster(fx: &Fixture, node_time: bool) {
     let what = if node_time { "the Node time-server-1" } else { "the Rust time-server-1" };
+    let out =
+        std::env::temp_dir().join(format!("compat-replay-cluster-{}-{node_time}.jsonl", std::process::id()));
+    let relay_opts = RelayOptions::new(
+        Transport::Mqtt,
+        SocketAddr::from(([127, 0, 0, 1], CAPTURE_TIME)),
+        format!("127.0.0.1:{CAPTURE_TIME_LISTEN}"),
+        &out,
+    );
+    let relay = Relay::start(relay_opts).await.expect("relay on time-server-1's registered port");
     let mut cluster = CaptureCluster::start(node_time);
     let sids = recorded_sids(fx);
     assert_eq!(sids, vec![1, 2], "the fixture's sessions");
@@ -465,6 +484,20 @@ async fn replay_cluster(fx: &Fixture, node_time: bool) {
     let kick = bob.wait("kick (timeHandler.kickMe)", Duration::from_secs(5), |e| e["event"] == "kick");
     assert_eq!(kick["body"]["reason"], "bye");
     cluster.stop();
+
+    // The relay in front of the cluster member recorded the same calls and answers.
+    let summary = relay.shutdown().await;
+    assert_eq!((summary.requests, summary.responses, summary.malformed), (9, 9, 0), "{summary:?}");
+    let again = Fixture::load(&out).expect("the replay's capture loads");
+    let _ = std::fs::remove_file(&out);
+    let pairs: Vec<_> = fx.answered().zip(again.answered()).collect();
+    assert_eq!(pairs.len(), 9);
+    for (recorded, captured) in pairs {
+        assert_eq!(recorded.msg, captured.msg, "the replay sends the recorded call");
+        let (r, c) = (recorded.resp.as_deref().unwrap(), captured.resp.as_deref().unwrap());
+        let diff = opts.comparator.compare(&recorded.route(), r, c);
+        assert!(diff.is_empty(), "{}: {diff:?}", recorded.route());
+    }
 }
 
 /// The pomelo 2.2.7 cluster fixture against the Node time server it was recorded from, then

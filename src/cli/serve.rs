@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// pinus: `handlerPaths` to put in this server's info (JSON array of paths).
     #[arg(long, value_name = "JSON")]
     pub handler_paths: Option<String>,
+    /// Cluster member: listen for RPC here, but register the servers.json (or --host/--port)
+    /// address with the master, so that a `capture` relay can sit on the registered port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub rpc_listen: Option<SocketAddr>,
 }
 
 fn parse_flavor(s: &str) -> Result<Flavor, String> {
@@ -92,6 +96,11 @@ pub async fn run(a: ServeArgs) -> Result<(), CliError> {
     let signal = stop_signal();
     if a.pomelo_config.is_some() || a.master.is_some() {
         return run_member(a, signal).await;
+    }
+    if a.rpc_listen.is_some() {
+        return Err(CliError::Usage(
+            "--rpc-listen is for cluster members (--pomelo-config or --master); use --host/--port".into(),
+        ));
     }
     let mut opts = acceptor_options(&a, SocketAddr::new(a.host, a.port))?;
     opts.sio09.heartbeat = Heartbeat { interval: a.heartbeat_interval, timeout: a.heartbeat_timeout };
@@ -199,7 +208,8 @@ async fn run_member(a: ServeArgs, signal: impl std::future::Future<Output = ()>)
     let mut handlers = Handlers::new();
     cluster::demo::register(&mut handlers);
     handlers.serve(&mut remotes, ctx);
-    let mut opts = acceptor_options(&a, SocketAddr::new(listen_ip, me.port))?;
+    let listen = a.rpc_listen.unwrap_or(SocketAddr::new(listen_ip, me.port));
+    let mut opts = acceptor_options(&a, listen)?;
     opts.transport = flavor.rpc_transport();
     opts.server_id = me.id.clone();
     let mut stack = ServerStack::new(remotes.into_dispatcher());
