@@ -132,13 +132,23 @@ impl FrameRecord {
     }
 }
 
-/// Appends lower-case hex.
+/// Appends lower-case hex; runs over every relayed byte, so it writes into pre-sized space from
+/// a table of digit pairs instead of pushing byte by byte.
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize]);
-        out.push(DIGITS[(b & 15) as usize]);
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+            i += 1;
+        }
+        t
+    };
+    let start = out.len();
+    out.resize(start + bytes.len() * 2, 0);
+    for (dst, b) in out[start..].chunks_exact_mut(2).zip(bytes) {
+        dst.copy_from_slice(&PAIRS[*b as usize]);
     }
 }
 
