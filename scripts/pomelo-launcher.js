@@ -101,6 +101,9 @@ var args = ['serve', '--pomelo-config', gameDir, '--env', env, '--id', kv.id];
 (process.env.POMELO_INTEROP_RPC_LISTEN || '').split(',').forEach(function(pair) {
   var eq = pair.indexOf('=');
   if (eq > 0 && pair.slice(0, eq).trim() === kv.id) {
+    if (!/^\s*[0-9]+\s*$/.test(pair.slice(eq + 1))) {
+      fail('POMELO_INTEROP_RPC_LISTEN: bad port in ' + JSON.stringify(pair));
+    }
     var host = kv.host || '127.0.0.1';
     args.push('--rpc-listen', (host.indexOf(':') >= 0 ? '[' + host + ']' : host) + ':' + Number(pair.slice(eq + 1)));
   }

@@ -180,6 +180,9 @@ impl Cluster {
             .current_dir(&self.game_server)
             // The launcher starts this very binary (the one cargo built for the test).
             .env("POMELO_INTEROP_BIN", BIN)
+            // Every server of env development as configured (variables of the capture runs).
+            .env_remove("POMELO_INTEROP_RPC_LISTEN")
+            .env_remove("POMELO_INTEROP_NODE_IDS")
             // Their output also goes to <logs>/<id>.log: it outlives the master's pipes.
             .env("POMELO_LAUNCHER_LOG_DIR", &self.logs)
             .env("RUST_LOG", "info")
@@ -220,7 +223,8 @@ impl Cluster {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         // Only env `development`: tests/compat_replay.rs runs env `capture` of the same dir.
-        if cmdline.contains(&*self.game_server.to_string_lossy()) && cmdline.contains("development") {
+        let development = cmdline.contains("env=development") || cmdline.contains("--env development");
+        if cmdline.contains(&*self.game_server.to_string_lossy()) && development {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }

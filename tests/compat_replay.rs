@@ -288,6 +288,8 @@ struct CaptureCluster {
     game: PathBuf,
     log: PathBuf,
     master: Option<std::process::Child>,
+    /// The servers the master started (connector, time server), once they registered.
+    pids: Vec<u32>,
     holders: Vec<Holder>,
 }
 
@@ -301,7 +303,9 @@ impl Drop for CaptureCluster {
             let _ = m.kill();
             let _ = m.wait();
         }
-        self.kill_servers();
+        for pid in self.pids.iter().copied().chain(self.server_pids()) {
+            self.kill_if_ours(pid);
+        }
         if std::thread::panicking() {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
@@ -321,10 +325,13 @@ impl CaptureCluster {
     fn start(node_time: bool) -> CaptureCluster {
         let compat = common::compat_dir();
         let game = compat.join("cluster").join("game-server");
-        assert!(
-            compat.join("node_modules/pomelo/package.json").exists(),
-            "pomelo 2.2.7 is missing from compat-tests/node_modules: run `npm ci --prefix compat-tests`"
-        );
+        for pkg in ["pomelo", "ws", "pomelo-protocol"] {
+            assert!(
+                compat.join("node_modules").join(pkg).join("package.json").exists(),
+                "{pkg} is missing from compat-tests/node_modules: run `npm ci --prefix compat-tests` \
+                 (scripts/test does this)"
+            );
+        }
         // CAPTURE_TIME is the caller's relay.
         for port in CAPTURE_PORTS.into_iter().filter(|p| *p != CAPTURE_TIME) {
             assert!(!common::port_open(port), "port {port} is in use (another cluster run?)");
@@ -349,26 +356,29 @@ impl CaptureCluster {
             cmd.env_remove("POMELO_INTEROP_NODE_IDS");
         }
         let master = cmd.spawn().expect("spawn node app.js env=capture");
-        let c = CaptureCluster { compat, game, log, master: Some(master), holders: Vec::new() };
+        let mut c =
+            CaptureCluster { compat, game, log, master: Some(master), pids: Vec::new(), holders: Vec::new() };
         for port in [CAPTURE_MASTER, CAPTURE_CLIENTS, CAPTURE_TIME_LISTEN] {
             common::wait_for(&format!("port {port}"), Duration::from_secs(30), || common::port_open(port));
         }
+        // `pomelo list` never answers before a first server registered: short tries, retried.
         common::wait_for("both servers in `pomelo list`", Duration::from_secs(30), || {
-            let list = c.pomelo(&["list"]);
+            let list = c.try_pomelo(&["list"], Duration::from_secs(3)).unwrap_or_default();
             list.contains("connector-server-1") && list.contains("time-server-1")
         });
+        c.pids = c.server_pids();
         c
     }
 
-    /// `pomelo <args>` against this master, bounded; its stdout.
-    fn pomelo(&self, args: &[&str]) -> String {
+    /// `pomelo <args>` against this master; None if it did not finish within `limit`.
+    fn try_pomelo(&self, args: &[&str], limit: Duration) -> Option<String> {
         let mut cmd = std::process::Command::new("node");
         cmd.arg(self.compat.join("node_modules/pomelo/bin/pomelo"))
             .args(args)
             .args(["-h", "127.0.0.1", "-P", &CAPTURE_MASTER.to_string()])
             .current_dir(&self.compat);
-        let out = common::run_bounded(cmd, Duration::from_secs(20), &format!("pomelo {}", args.join(" ")));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let out = common::try_run_bounded(cmd, limit, &format!("pomelo {}", args.join(" ")))?;
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// A game client that connects, asks its session id (`myUid`) and holds the session open.
@@ -378,7 +388,7 @@ impl CaptureCluster {
             .args(["--port", &CAPTURE_CLIENTS.to_string(), "--steps", "myUid,hold", "--lenient"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::OpenOptions::new().append(true).open(&self.log).expect("the cluster log"))
             .spawn()
             .expect("spawn client.js");
         let stdout = child.stdout.take().unwrap();
@@ -402,8 +412,8 @@ impl CaptureCluster {
 
     /// Stops the cluster with `pomelo stop` and waits for the master to exit.
     fn stop(mut self) {
-        self.pomelo(&["stop"]);
-        let mut master = self.master.take().unwrap();
+        self.try_pomelo(&["stop"], Duration::from_secs(20)).expect("pomelo stop answers");
+        let master = self.master.as_mut().unwrap();
         common::wait_for("the master exits after pomelo stop", Duration::from_secs(20), || {
             master.try_wait().ok().flatten().is_some()
         });
@@ -412,23 +422,30 @@ impl CaptureCluster {
         });
     }
 
-    /// Kills what still runs from env `capture` of this game-server dir.
-    fn kill_servers(&self) {
-        let game = self.game.to_string_lossy().into_owned();
-        let out = std::process::Command::new("pgrep").arg("-f").arg(&game).output();
-        let pids: Vec<u32> = out
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
-            })
-            .unwrap_or_default();
-        for pid in pids {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&game)
-                && (cmdline.contains("env=capture") || cmdline.contains("--env capture"))
-            {
-                let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
+    /// The processes of env `capture` of this game-server dir (master, node servers, Rust servers).
+    fn server_pids(&self) -> Vec<u32> {
+        let out = std::process::Command::new("pgrep").arg("-f").arg(&self.game).output();
+        let own = std::process::id();
+        out.map(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+        })
+        .unwrap_or_else(|_| Vec::new())
+        .into_iter()
+        .filter(|p: &u32| *p != own && self.is_ours(*p))
+        .collect()
+    }
+
+    fn is_ours(&self, pid: u32) -> bool {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        cmdline.contains(&*self.game.to_string_lossy())
+            && (cmdline.contains("env=capture") || cmdline.contains("--env capture"))
+    }
+
+    /// SIGKILL to `pid` if it is still a process of this cluster (pids may be reused).
+    fn kill_if_ours(&self, pid: u32) {
+        if self.is_ours(pid) {
+            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
 }
@@ -464,7 +481,8 @@ async fn replay_cluster(fx: &Fixture, node_time: bool) {
     }
     let mut opts = ReplayOptions::new(Transport::Mqtt, format!("127.0.0.1:{CAPTURE_TIME}"));
     // One call at a time, in recorded order: the session calls of one request (bind, push, kick)
-    // finish before the next request starts, as in the recording.
+    // finish before the next request starts (in the recording, the notify's answer came after the
+    // next two user RPCs; they do not touch sessions).
     opts.concurrency = 1;
     opts.timeout = Duration::from_secs(10);
     opts.max_time = Duration::from_secs(60);

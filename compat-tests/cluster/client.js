@@ -449,6 +449,9 @@ function runSteps() {
     var name = stepNames[i++];
     var step = STEPS[name];
     currentStep = name;
+    // A step waits for its own push: pushes of earlier steps (pomelo 2.2.7 pushes a channel
+    // member once per time it was added) no longer count.
+    pushes.forEach(function(p) { p.claimed = true; });
     if (step.hold) {
       clearTimeout(overall);
       emit({event: 'holding'});

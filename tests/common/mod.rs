@@ -350,7 +350,13 @@ pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 /// Runs `cmd` to its end with its output captured; kills it and fails the test after `limit`.
-pub fn run_bounded(mut cmd: Command, limit: Duration, what: &str) -> std::process::Output {
+pub fn run_bounded(cmd: Command, limit: Duration, what: &str) -> std::process::Output {
+    try_run_bounded(cmd, limit, what).unwrap_or_else(|| panic!("{what} did not finish within {limit:?}"))
+}
+
+/// Runs `cmd` to its end with its output captured; kills it (by pid) and returns None after
+/// `limit`.
+pub fn try_run_bounded(mut cmd: Command, limit: Duration, what: &str) -> Option<std::process::Output> {
     let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let child = child.unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let pid = child.id();
@@ -359,10 +365,10 @@ pub fn run_bounded(mut cmd: Command, limit: Duration, what: &str) -> std::proces
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("command output"),
+        Ok(out) => Some(out.unwrap_or_else(|e| panic!("{what}: {e}"))),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{what} did not finish within {limit:?}");
+            None
         }
     }
 }

@@ -12,7 +12,7 @@
 //
 // Environment `capture` (config/*.json; ports 232xx): master, connector-server-1 and one
 // time-server-1, for recording and replaying the cluster fixture (scripts/capture-fixtures,
-// tests/compat_replay.rs). Two variables of this file and the launcher serve that purpose:
+// tests/compat_replay.rs). Three variables of this file and the launcher serve that purpose:
 //   POMELO_INTEROP_NODE_IDS=time-server-1       the launcher leaves that server in Node: this file
 //                                               runs it with app/servers/time/* (the Node
 //                                               implementation of the Rust handlers and remotes)
@@ -45,7 +45,11 @@ var rpcListen = {};
 (process.env.POMELO_INTEROP_RPC_LISTEN || '').split(',').forEach(function(pair) {
   var eq = pair.indexOf('=');
   if (eq > 0) {
-    rpcListen[pair.slice(0, eq).trim()] = Number(pair.slice(eq + 1));
+    var port = Number(pair.slice(eq + 1));
+    if (!(port > 0 && port < 65536 && Math.floor(port) === port)) {
+      throw new Error('POMELO_INTEROP_RPC_LISTEN: bad port in ' + JSON.stringify(pair));
+    }
+    rpcListen[pair.slice(0, eq).trim()] = port;
   }
 });
 if (rpcListen[app.getServerId()]) {

@@ -2,7 +2,8 @@
 // (src/cluster/demo.rs), the same steps in the same order, so that a fixture recorded from a Node
 // time server replays against the Rust one (tests/compat_replay.rs). It runs only when the
 // launcher leaves a time server in Node (POMELO_INTEROP_NODE_IDS); by default the Rust binary
-// serves these routes.
+// serves these routes. One difference is pomelo's, not this file's: its Channel.add appends a uid
+// again on every add, so a member added twice gets each push twice (Rust keeps a set).
 module.exports = function(app) {
   return new Handler(app);
 };
