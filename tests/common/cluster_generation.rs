@@ -6,11 +6,14 @@ use std::fs::OpenOptions;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "mod.rs"]
+mod common;
+use common::try_run_bounded as run_bounded;
 
 /// What differs between the generations.
 struct Gen {
@@ -172,27 +175,6 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// Runs a command to completion within `limit` (killed by pid and reported otherwise).
-fn run_bounded(mut cmd: Command, limit: Duration, what: &str) -> Option<Output> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => Some(out.unwrap_or_else(|e| panic!("{what}: {e}"))),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            None
-        }
-    }
-}
 
 fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
