@@ -19,7 +19,9 @@ use super::mqtt::MqttDialect;
 use super::pinus_tcp::PinusTcpDialect;
 use super::sio09::Sio09Dialect;
 use super::tcp::TcpDialect;
-use super::{Connection, Dialect, FrameStream, Inbound, PendingTable, Side, Transport, TransportError};
+use super::{
+    Connect, Connection, Dialect, FrameStream, Inbound, PendingTable, Side, Transport, TransportError,
+};
 use crate::message::{self, Request, Response, RpcMsg};
 use crate::wire::DEFAULT_MAX_FRAME;
 
@@ -112,7 +114,7 @@ impl Mailbox {
         })
     }
 
-    async fn open<D: Dialect>(
+    async fn open<D: Connect>(
         dialect: D,
         server_id: &str,
         addr: &str,

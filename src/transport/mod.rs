@@ -80,21 +80,13 @@ pub struct Connection<F> {
     pub idle_timeout: Option<Duration>,
 }
 
-/// A wire dialect: its frame type, how it connects, how frames map to RPC payloads, and its
-/// control frames.
+/// A wire dialect: its frame type, how frames map to RPC payloads, and its control frames.
 pub trait Dialect: Clone + Send + Sync + 'static {
     /// The decoded frame type.
     type Frame: Send + fmt::Debug + 'static;
     /// Name used in logs and errors.
     const NAME: &'static str;
 
-    /// Opens a mailbox connection to `addr` (`host:port`), including any handshake.
-    fn connect(
-        &self,
-        server_id: &str,
-        addr: &str,
-        opts: &MailboxOptions,
-    ) -> impl Future<Output = Result<Connection<Self::Frame>, TransportError>> + Send;
     /// Interprets a frame received by `side`.
     fn classify(&self, frame: Self::Frame, side: Side) -> Inbound;
     /// Wraps an RPC payload written by `side` into a frame.
@@ -137,16 +129,29 @@ pub trait StreamDialect: Dialect {
     ) -> (FrameStream<Self::Frame>, FrameSink<Self::Frame>);
 }
 
-/// Connects over plain TCP and frames the stream: the `connect` of every [`StreamDialect`].
-pub(crate) async fn connect_stream<D: StreamDialect>(
-    dialect: &D,
-    server_id: &str,
-    addr: &str,
-    opts: &MailboxOptions,
-) -> Result<Connection<D::Frame>, TransportError> {
-    let stream = tcp_connect(server_id, addr, opts.connect_timeout).await?;
-    let (frames, sink) = dialect.framed(stream, opts.max_frame);
-    Ok(Connection { frames, sink, idle_timeout: None })
+/// How a mailbox opens a connection of a dialect.
+pub trait Connect: Dialect {
+    /// Opens a mailbox connection to `addr` (`host:port`), including any handshake.
+    fn connect(
+        &self,
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> impl Future<Output = Result<Connection<Self::Frame>, TransportError>> + Send;
+}
+
+/// Every [`StreamDialect`] connects over plain TCP and frames the stream.
+impl<D: StreamDialect> Connect for D {
+    async fn connect(
+        &self,
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> Result<Connection<D::Frame>, TransportError> {
+        let stream = tcp_connect(server_id, addr, opts.connect_timeout).await?;
+        let (frames, sink) = self.framed(stream, opts.max_frame);
+        Ok(Connection { frames, sink, idle_timeout: None })
+    }
 }
 
 /// A tuned TCP connection to `addr`, failing at once when refused.

@@ -6,10 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::{
-    Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, Side, StreamDialect,
-    TransportError, connect_stream, split_framed,
-};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side, StreamDialect, split_framed};
 use crate::wire::mqtt::{MqttCodec, Packet};
 
 /// Topic of every RPC publish (pomelo-rpc 1.x and pinus use the literal `rpc`).
@@ -30,15 +27,6 @@ pub fn client_id() -> String {
 impl Dialect for MqttDialect {
     type Frame = Packet;
     const NAME: &'static str = "mqtt";
-
-    async fn connect(
-        &self,
-        server_id: &str,
-        addr: &str,
-        opts: &MailboxOptions,
-    ) -> Result<Connection<Self::Frame>, TransportError> {
-        connect_stream(self, server_id, addr, opts).await
-    }
 
     fn classify(&self, frame: Packet, _side: Side) -> Inbound {
         match frame {

@@ -7,10 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::{
-    Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, Side, StreamDialect,
-    TransportError, connect_stream, split_framed,
-};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side, StreamDialect, split_framed};
 use crate::wire::typed_pkg::{Kind, TypedCodec, TypedFrame};
 
 /// pinus-rpc's ping period.
@@ -23,15 +20,6 @@ pub struct PinusTcpDialect;
 impl Dialect for PinusTcpDialect {
     type Frame = TypedFrame;
     const NAME: &'static str = "pinus-tcp";
-
-    async fn connect(
-        &self,
-        server_id: &str,
-        addr: &str,
-        opts: &MailboxOptions,
-    ) -> Result<Connection<Self::Frame>, TransportError> {
-        connect_stream(self, server_id, addr, opts).await
-    }
 
     fn classify(&self, frame: TypedFrame, _side: Side) -> Inbound {
         match frame.kind {

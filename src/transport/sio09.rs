@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use super::engine::{ConnSettings, Heartbeat, serve_connection};
 use super::{
-    AcceptorOptions, Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, PeerInfo,
+    AcceptorOptions, Connect, Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, PeerInfo,
     RpcHandler, Side, TransportError, Whitelist, tcp_connect,
 };
 use crate::wire::WireError;
@@ -108,19 +108,6 @@ impl Dialect for Sio09Dialect {
     type Frame = Packet;
     const NAME: &'static str = "sio09";
 
-    async fn connect(
-        &self,
-        server_id: &str,
-        addr: &str,
-        opts: &MailboxOptions,
-    ) -> Result<Connection<Packet>, TransportError> {
-        let limit = opts.connect_timeout;
-        match tokio::time::timeout(limit, client_connect(server_id, addr, opts)).await {
-            Ok(r) => r,
-            Err(_) => Err(handshake_err(server_id, format!("no socket.io connect within {limit:?}"))),
-        }
-    }
-
     fn classify(&self, frame: Packet, side: Side) -> Inbound {
         match &frame {
             Packet::Event { .. } | Packet::Json { .. } => match sio09::rpc_payload(&frame) {
@@ -155,6 +142,22 @@ impl Dialect for Sio09Dialect {
 
     fn goodbye(&self, _side: Side) -> Option<Packet> {
         Some(Packet::Disconnect { endpoint: String::new() })
+    }
+}
+
+/// socket.io 0.9 connects with an HTTP handshake and a WebSocket upgrade, not a plain stream.
+impl Connect for Sio09Dialect {
+    async fn connect(
+        &self,
+        server_id: &str,
+        addr: &str,
+        opts: &MailboxOptions,
+    ) -> Result<Connection<Packet>, TransportError> {
+        let limit = opts.connect_timeout;
+        match tokio::time::timeout(limit, client_connect(server_id, addr, opts)).await {
+            Ok(r) => r,
+            Err(_) => Err(handshake_err(server_id, format!("no socket.io connect within {limit:?}"))),
+        }
     }
 }
 

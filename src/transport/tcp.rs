@@ -3,10 +3,7 @@
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::{
-    Connection, Dialect, FrameSink, FrameStream, Inbound, MailboxOptions, Side, StreamDialect,
-    TransportError, connect_stream, split_framed,
-};
+use super::{Dialect, FrameSink, FrameStream, Inbound, Side, StreamDialect, split_framed};
 use crate::wire::stream_pkg::StreamPkgCodec;
 
 /// stream-pkg over TCP (pomelo-rpc `tcp` mailbox/acceptor, 0.2.9 to 1.0.7).
@@ -16,15 +13,6 @@ pub struct TcpDialect;
 impl Dialect for TcpDialect {
     type Frame = Bytes;
     const NAME: &'static str = "tcp";
-
-    async fn connect(
-        &self,
-        server_id: &str,
-        addr: &str,
-        opts: &MailboxOptions,
-    ) -> Result<Connection<Self::Frame>, TransportError> {
-        connect_stream(self, server_id, addr, opts).await
-    }
 
     fn classify(&self, frame: Bytes, _side: Side) -> Inbound {
         Inbound::Payload(frame)
