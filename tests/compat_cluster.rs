@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::{port_open, run_bounded, wait_for};
+use common::{alive, cmdline, port_open, run_bounded, strip_ansi, wait_for};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -111,7 +111,7 @@ impl Drop for Cluster {
             self.kill_if_ours(pid);
         }
         // Fallback: whatever still runs with this game-server path on its command line.
-        for pid in self.pgrep_game_server() {
+        for pid in common::pgrep(&self.game_server) {
             self.kill_if_ours(pid);
         }
         if std::thread::panicking() {
@@ -220,25 +220,12 @@ impl Cluster {
 
     /// Kills a pid only if its command line mentions this game-server dir (pids get reused).
     fn kill_if_ours(&self, pid: u32) {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let cmdline = cmdline(pid);
         // Only env `development`: tests/compat_replay.rs runs env `capture` of the same dir.
         let development = cmdline.contains("env=development") || cmdline.contains("--env development");
         if cmdline.contains(&*self.game_server.to_string_lossy()) && development {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
-    }
-
-    fn pgrep_game_server(&self) -> Vec<u32> {
-        let out = Command::new("pgrep").arg("-f").arg(&self.game_server).output();
-        let own = std::process::id();
-        out.map(|o| {
-            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
-        })
-        .unwrap_or_else(|_| Vec::new())
-        .into_iter()
-        .filter(|p| *p != own)
-        .collect()
     }
 
     /// `node node_modules/.bin/pomelo <args> -h 127.0.0.1 -P 23005`, bounded.
@@ -302,36 +289,6 @@ impl Cluster {
         }
         unreachable!()
     }
-}
-
-/// A process is alive if it exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-fn cmdline(pid: u32) -> String {
-    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-        .replace('\0', " ")
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Rows of `pomelo list`: `serverId serverType pid rss heapTotal heapUsed uptime`.

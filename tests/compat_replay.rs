@@ -424,20 +424,11 @@ impl CaptureCluster {
 
     /// The processes of env `capture` of this game-server dir (master, node servers, Rust servers).
     fn server_pids(&self) -> Vec<u32> {
-        let out = std::process::Command::new("pgrep").arg("-f").arg(&self.game).output();
-        let own = std::process::id();
-        out.map(|o| {
-            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
-        })
-        .unwrap_or_else(|_| Vec::new())
-        .into_iter()
-        .filter(|p: &u32| *p != own && self.is_ours(*p))
-        .collect()
+        common::pgrep(&self.game).into_iter().filter(|p| self.is_ours(*p)).collect()
     }
 
     fn is_ours(&self, pid: u32) -> bool {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let cmdline = common::cmdline(pid);
         cmdline.contains(&*self.game.to_string_lossy())
             && (cmdline.contains("env=capture") || cmdline.contains("--env capture"))
     }

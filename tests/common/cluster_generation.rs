@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Read;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 #[path = "mod.rs"]
 mod common;
-use common::try_run_bounded as run_bounded;
+use common::{alive, cmdline, port_open, strip_ansi, try_run_bounded as run_bounded};
 
 /// What differs between the generations.
 struct Gen {
@@ -134,19 +133,7 @@ fn proc_table() -> Vec<(u32, u32)> {
     out
 }
 
-/// Running (not a zombie).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
-    }
-}
 
-fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
 
 fn tail(path: &Path, lines: usize) -> String {
     let mut text = String::new();
@@ -158,22 +145,6 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 
 fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
@@ -246,8 +217,7 @@ impl Cluster {
         }
         for port in GEN.ports {
             assert!(
-                TcpStream::connect_timeout(&([127, 0, 0, 1], *port).into(), Duration::from_millis(300))
-                    .is_err(),
+                !port_open(*port),
                 "port {port} is already in use (another run of this test, or a leftover cluster?)"
             );
         }

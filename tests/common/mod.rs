@@ -372,3 +372,46 @@ pub fn try_run_bounded(mut cmd: Command, limit: Duration, what: &str) -> Option<
         }
     }
 }
+
+/// Whether `pid` runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The command line of `pid`, arguments separated by spaces ("" once it is gone).
+pub fn cmdline(pid: u32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .replace('\0', " ")
+}
+
+/// `s` without ANSI escape sequences (the pomelo CLIs colour their output).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Pids of the processes (other than this one) whose command line contains `pattern`.
+pub fn pgrep(pattern: &std::path::Path) -> Vec<u32> {
+    let out = Command::new("pgrep").arg("-f").arg(pattern).output();
+    let own = std::process::id();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| Vec::new())
+        .into_iter()
+        .filter(|p: &u32| *p != own)
+        .collect()
+}
