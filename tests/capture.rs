@@ -65,10 +65,26 @@ fn msg(service: &str, method: &str, args: Vec<Value>) -> RpcMsg {
 // ---------------------------------------------------------------------------------------------
 // The decoders against the Node captures
 
+/// Decoded records with their connection and direction.
+type Records = Vec<(u64, Dir, FrameRecord)>;
+/// The bytes of each (connection, direction), reassembled from the capture.
+type Streams = BTreeMap<(u64, u8), Vec<u8>>;
+
+/// Every relayed byte of each connection and direction is in exactly one record, in order.
+fn assert_every_byte_once(name: &str, recs: &[(u64, Dir, FrameRecord)], streams: &Streams) {
+    for ((conn, dir), bytes) in streams {
+        let raw: Vec<u8> = recs
+            .iter()
+            .filter(|(c, d, _)| c == conn && d.index() as u8 == *dir)
+            .flat_map(|(_, _, r)| r.raw.clone())
+            .collect();
+        assert_eq!(&raw, bytes, "{name} conn {conn} dir {dir}");
+    }
+}
+
 /// Feeds a shared capture through one decoder per connection, in file order; returns every
 /// record with its connection and direction, and the reassembled streams.
-#[allow(clippy::type_complexity)]
-fn decode_capture(name: &str, t: Transport) -> (Vec<(u64, Dir, FrameRecord)>, BTreeMap<(u64, u8), Vec<u8>>) {
+fn decode_capture(name: &str, t: Transport) -> (Records, Streams) {
     let path = Path::new(CAPTURES).join(format!("{name}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("{}: {e} (the tests need the shared/ checkout beside the crate)", path.display())
@@ -124,15 +140,7 @@ fn node_captures_decode_to_their_calls() {
             .collect();
         assert!(bad.is_empty(), "{name}: {bad:?}");
         assert_eq!((count(&recs, "msg"), count(&recs, "resp")), (requests, responses), "{name}");
-        // Every byte is in exactly one record, in order.
-        for ((conn, dir), bytes) in &streams {
-            let raw: Vec<u8> = recs
-                .iter()
-                .filter(|(c, d, _)| c == conn && d.index() as u8 == *dir)
-                .flat_map(|(_, _, r)| r.raw.clone())
-                .collect();
-            assert_eq!(&raw, bytes, "{name} conn {conn} dir {dir}");
-        }
+        assert_every_byte_once(name, &recs, &streams);
     }
     // The polling capture: handshake, sid on every line, batches in POST bodies.
     let (recs, _) = decode_capture("ws04-xhrpolling", Transport::Sio09);
@@ -150,14 +158,7 @@ fn foreign_traffic_is_malformed_but_kept_whole() {
     {
         let (recs, streams) = decode_capture(name, t);
         assert!(recs.iter().any(|(_, _, r)| r.malformed.is_some()), "{name}");
-        for ((conn, dir), bytes) in &streams {
-            let raw: Vec<u8> = recs
-                .iter()
-                .filter(|(c, d, _)| c == conn && d.index() as u8 == *dir)
-                .flat_map(|(_, _, r)| r.raw.clone())
-                .collect();
-            assert_eq!(&raw, bytes, "{name} conn {conn} dir {dir}");
-        }
+        assert_every_byte_once(name, &recs, &streams);
     }
     let (recs, _) = decode_capture("ws2-basic", Transport::Sio09);
     assert!(recs.iter().any(|(_, _, r)| r.frame == "http:response"), "the other direction still decodes");

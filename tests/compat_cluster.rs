@@ -23,15 +23,13 @@
 
 mod common;
 
-use common::{alive, cmdline, port_open, run_bounded, strip_ansi, wait_for};
+use common::{ClientRun, alive, cmdline, port_open, run_bounded, strip_ansi, wait_for};
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pomelo-interop");
 const MASTER_PORT: u16 = 23005;
@@ -47,46 +45,6 @@ const BOB_SERVER: &str = "time-server-2";
 struct Listed {
     server_type: String,
     pid: u32,
-}
-
-/// Events printed by compat-tests/cluster/client.js, one JSON object per line.
-struct ClientRun {
-    status: ExitStatus,
-    events: Vec<Value>,
-    raw: String,
-}
-
-impl ClientRun {
-    /// The response body of a step, if it got one.
-    fn body(&self, step: &str) -> Option<&Value> {
-        self.events.iter().find(|e| e["event"] == "response" && e["step"] == step).map(|e| &e["body"])
-    }
-
-    /// The response body of a step; panics with the whole run if the step got none.
-    fn response(&self, step: &str) -> &Value {
-        self.body(step).unwrap_or_else(|| panic!("no response for step {step}:\n{}", self.raw))
-    }
-
-    /// Whether the run succeeded and `step` answered with `"server": server`.
-    fn served_by(&self, step: &str, server: &str) -> bool {
-        self.status.success() && self.body(step).is_some_and(|b| b["server"] == server)
-    }
-
-    fn pushes(&self, route: &str) -> Vec<&Value> {
-        self.events
-            .iter()
-            .filter(|e| e["event"] == "push" && e["route"] == route)
-            .map(|e| &e["body"])
-            .collect()
-    }
-
-    fn kick(&self) -> Option<&Value> {
-        self.events.iter().find(|e| e["event"] == "kick").map(|e| &e["body"])
-    }
-
-    fn assert_ok(&self, what: &str) {
-        assert!(self.status.success(), "client {what} failed ({:?}):\n{}", self.status, self.raw);
-    }
 }
 
 /// Everything the test started. Drop kills it all by pid, then anything still running from
@@ -260,11 +218,7 @@ impl Cluster {
         if let Some(uid) = uid {
             cmd.args(["--uid", uid]);
         }
-        let out = run_bounded(cmd, Duration::from_secs(30), &format!("client {uid:?} {steps}"));
-        let raw = String::from_utf8_lossy(&out.stdout).into_owned();
-        let events = raw.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let status = out.status;
-        ClientRun { status, events, raw }
+        ClientRun::from_output(run_bounded(cmd, Duration::from_secs(30), &format!("client {uid:?} {steps}")))
     }
 
     /// Waits until `pomelo list` satisfies `ok` (bounded), returns that list.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 #[path = "mod.rs"]
 mod common;
-use common::{alive, cmdline, port_open, strip_ansi, try_run_bounded as run_bounded};
+use common::{ClientRun, alive, cmdline, port_open, strip_ansi, try_run_bounded as run_bounded};
 
 /// What differs between the generations.
 struct Gen {
@@ -168,29 +168,6 @@ struct Row {
     uptime: f64,
 }
 
-struct ClientRun {
-    ok: bool,
-    events: Vec<Value>,
-    raw: String,
-}
-
-impl ClientRun {
-    fn response(&self, step: &str) -> &Value {
-        self.events
-            .iter()
-            .find(|e| e["event"] == "response" && e["step"] == step)
-            .map(|e| &e["body"])
-            .unwrap_or_else(|| panic!("no response to step {step}; client output:\n{}", self.raw))
-    }
-
-    fn pushes(&self, route: &str) -> Vec<&Value> {
-        self.events
-            .iter()
-            .filter(|e| e["event"] == "push" && e["route"] == route)
-            .map(|e| &e["body"])
-            .collect()
-    }
-}
 
 struct Cluster {
     dir: PathBuf,
@@ -340,9 +317,7 @@ impl Cluster {
         }
         let out = run_bounded(cmd, Duration::from_secs(30), "client.js")
             .unwrap_or_else(|| panic!("client.js {uid} {steps} did not finish within 30 s"));
-        let raw = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        let events = raw.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
-        ClientRun { ok: out.status.success(), events, raw }
+        ClientRun::from_output(out)
     }
 
     /// `serve --master …` by hand; returns its pid once it printed that it joined.
@@ -391,7 +366,7 @@ impl Cluster {
 /// Returns the time server that served it.
 fn full_round(c: &Cluster, uid: &str, phase: &str) -> String {
     let run = c.client(uid, "entry,now,timeViaRpc,whoViaRpc,myUid,fail", false);
-    assert!(run.ok, "{phase}: client {uid} failed (the cluster log says why):\n{}", run.raw);
+    assert!(run.status.success(), "{phase}: client {uid} failed (the cluster log says why):\n{}", run.raw);
     let now = run.response("now");
     let server = now["server"].as_str().unwrap().to_string();
     assert_eq!(now["code"], 200, "{now}");
@@ -458,7 +433,7 @@ fn run_generation() {
     assert_eq!(alice, "time-server-2", "alice routes to the second time server");
     assert_eq!(bob, "time-server-1", "bob routes to the first time server");
     let kick = c.client("carol", "entry,kickMe", false);
-    assert!(kick.ok && kick.events.iter().any(|e| e["event"] == "kick"), "kickMe:\n{}", kick.raw);
+    assert!(kick.status.success() && kick.events.iter().any(|e| e["event"] == "kick"), "kickMe:\n{}", kick.raw);
 
     // 3. A wrong token: refused, exits non-zero with a message naming the token file.
     let mut cmd = Command::new(&c.bin);

@@ -415,3 +415,52 @@ pub fn pgrep(pattern: &std::path::Path) -> Vec<u32> {
         .filter(|p: &u32| *p != own)
         .collect()
 }
+
+/// What compat-tests/cluster/client.js printed: one JSON event per stdout line.
+pub struct ClientRun {
+    pub status: std::process::ExitStatus,
+    pub events: Vec<serde_json::Value>,
+    /// stdout then stderr, for failure messages.
+    pub raw: String,
+}
+
+impl ClientRun {
+    pub fn from_output(out: std::process::Output) -> ClientRun {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let events = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        ClientRun { status: out.status, events, raw: stdout + &String::from_utf8_lossy(&out.stderr) }
+    }
+
+    /// The response body of a step, if it got one.
+    pub fn body(&self, step: &str) -> Option<&serde_json::Value> {
+        self.events.iter().find(|e| e["event"] == "response" && e["step"] == step).map(|e| &e["body"])
+    }
+
+    /// The response body of a step; panics with the whole run if the step got none.
+    pub fn response(&self, step: &str) -> &serde_json::Value {
+        self.body(step).unwrap_or_else(|| panic!("no response to step {step}; client output:\n{}", self.raw))
+    }
+
+    /// Whether the run succeeded and `step` answered with `"server": server`.
+    pub fn served_by(&self, step: &str, server: &str) -> bool {
+        self.status.success() && self.body(step).is_some_and(|b| b["server"] == server)
+    }
+
+    /// The bodies of the pushes on `route`.
+    pub fn pushes(&self, route: &str) -> Vec<&serde_json::Value> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "push" && e["route"] == route)
+            .map(|e| &e["body"])
+            .collect()
+    }
+
+    /// The kick's body, if the server kicked the client.
+    pub fn kick(&self) -> Option<&serde_json::Value> {
+        self.events.iter().find(|e| e["event"] == "kick").map(|e| &e["body"])
+    }
+
+    pub fn assert_ok(&self, what: &str) {
+        assert!(self.status.success(), "client {what} failed ({:?}):\n{}", self.status, self.raw);
+    }
+}

@@ -1,5 +1,6 @@
 // connector.entryHandler.*: the Node frontend's own handlers. Requests for `time.*.*` never come
-// here: the connector forwards them to a Rust time server with sys.msgRemote.forwardMessage.
+// here: the connector forwards them to a time server with sys.msgRemote.forwardMessage.
+// The pomelo 1.2.3 project (compat-tests/cluster-1x) uses this file too: same handler API.
 module.exports = function(app) {
   return new Handler(app);
 };
@@ -95,4 +96,10 @@ Handler.prototype.myUid = function(msg, session, next) {
     sid: session.id,
     lastTimeServer: session.get('lastTimeServer') === undefined ? null : session.get('lastTimeServer')
   });
+};
+
+/** The `time` servers this connector knows, in arrival order (what its routing sees). */
+Handler.prototype.timeServers = function(msg, session, next) {
+  var list = this.app.getServersByType('time') || [];
+  next(null, {code: 200, servers: list.map(function(s) { return s.id; })});
 };
