@@ -653,6 +653,19 @@ function respOf(res, what) {
 // expectation by server style:
 //   callback (pomelo remotes): reply = the callback's full argument list
 //   promise  (pinus remotes):  reply = [null, resolved value] -- always 2 elements
+// The mailbox of the target after a first call, and whether it has closed since.
+function watchMailbox(ctx) {
+  var station = ctx.client._station;
+  var watch = {station: station, mailbox: station.mailboxes[ctx.cfg.targetId], closed: 0};
+  if (!watch.mailbox) {
+    fail('no mailbox after the first call');
+  }
+  watch.mailbox.on('close', function() {
+    watch.closed++;
+  });
+  return watch;
+}
+
 function expectOneOf(resp, candidates, what) {
   var reasons = [];
   for (var i = 0; i < candidates.length; i++) {
@@ -947,20 +960,13 @@ var CASES = [
     run: async function(ctx) {
       var first = await ctx.invoke('echoRemote', 'echo', ['before']);
       expectOneOf(respOf(first, 'echo before idle'), [{style: 'callback', value: [null, 'before']}], 'echo before idle');
-      var station = ctx.client._station;
-      var mailbox = station.mailboxes[ctx.cfg.targetId];
-      if (!mailbox) {
-        fail('no mailbox after the first call');
-      }
-      var closed = 0;
-      mailbox.on('close', function() {
-        closed++;
-      });
+      var watch = watchMailbox(ctx);
+      var station = watch.station, mailbox = watch.mailbox;
       var pongs = mailbox.lastPong;
       await new Promise(function(r) {
         setTimeout(r, 5 * ctx.cfg.keepalive);
       });
-      if (closed || station.mailboxes[ctx.cfg.targetId] !== mailbox) {
+      if (watch.closed || station.mailboxes[ctx.cfg.targetId] !== mailbox) {
         fail('mailbox closed while idle: the target did not answer PINGREQ');
       }
       if (!(mailbox.lastPong > pongs)) {
@@ -982,19 +988,12 @@ var CASES = [
     run: async function(ctx) {
       var first = await ctx.invoke('echoRemote', 'echo', ['before']);
       expectOneOf(respOf(first, 'echo before idle'), echoCandidates(ctx.styles, ['before']), 'echo before idle');
-      var station = ctx.client._station;
-      var mailbox = station.mailboxes[ctx.cfg.targetId];
-      if (!mailbox) {
-        fail('no mailbox after the first call');
-      }
-      var closed = 0;
-      mailbox.on('close', function() {
-        closed++;
-      });
+      var watch = watchMailbox(ctx);
+      var station = watch.station, mailbox = watch.mailbox;
       await new Promise(function(r) {
         setTimeout(r, ctx.cfg.idle);
       });
-      if (closed || station.mailboxes[ctx.cfg.targetId] !== mailbox) {
+      if (watch.closed || station.mailboxes[ctx.cfg.targetId] !== mailbox) {
         fail('mailbox closed while idle for ' + ctx.cfg.idle + ' ms');
       }
       var after = await ctx.invoke('echoRemote', 'echo', ['after']);
