@@ -1,5 +1,5 @@
 //! The capture relay and the replay command: the decoders against the Node byte captures of
-//! `shared/captures/rpc`, live Rust ↔ Node exchanges through the relay decoded back to the same
+//! `fixtures/captures/rpc`, live Rust ↔ Node exchanges through the relay decoded back to the same
 //! calls, malformed input and a slow decoder (recorded, still relayed byte for byte), the file
 //! flushed while running, and the `capture` / `replay` commands as a user runs them.
 //! Tests that start Node peers fail, never skip, when compat-tests/node_modules is missing.
@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pomelo-interop");
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/rpc");
+const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/captures/rpc");
 
 /// A fresh file path in the system temp dir, removed on drop.
 struct TempFile(PathBuf);
@@ -82,12 +82,12 @@ fn assert_every_byte_once(name: &str, recs: &[(u64, Dir, FrameRecord)], streams:
     }
 }
 
-/// Feeds a shared capture through one decoder per connection, in file order; returns every
+/// Feeds a Node capture through one decoder per connection, in file order; returns every
 /// record with its connection and direction, and the reassembled streams.
 fn decode_capture(name: &str, t: Transport) -> (Records, Streams) {
     let path = Path::new(CAPTURES).join(format!("{name}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (the tests need the shared/ checkout beside the crate)", path.display())
+        panic!("{}: {e} (fixtures/captures/ is part of the repository)", path.display())
     });
     let mut decoders: HashMap<u64, ConnDecoder> = HashMap::new();
     let mut out = Vec::new();
@@ -164,7 +164,7 @@ fn foreign_traffic_is_malformed_but_kept_whole() {
     assert!(recs.iter().any(|(_, _, r)| r.frame == "http:response"), "the other direction still decodes");
 }
 
-/// The relay logs of a real pomelo 2.2.7 cluster (`shared/captures/cluster/run1-node`,
+/// The relay logs of a real pomelo 2.2.7 cluster (`fixtures/captures/cluster/run1-node`,
 /// `TIMESTAMP [conn N] C->S|S->C <n> bytes hex=…` per read): the admin link to the master and
 /// the cluster's RPC links decode as MQTT without a malformed frame.
 fn decode_cluster_log(file: &str) -> Vec<(Dir, FrameRecord)> {
@@ -239,7 +239,7 @@ fn cluster_admin_link_and_rpc_logs_decode() {
     );
 }
 
-/// pomelo 1.2.3's admin link runs over socket.io 0.9 (`shared/captures/cluster-1x-pinus`, hex
+/// pomelo 1.2.3's admin link runs over socket.io 0.9 (`fixtures/captures/cluster-1x-pinus`, hex
 /// dumps per read): its `register` / `monitor` events decode, arguments parsed.
 #[test]
 fn pomelo_1x_admin_link_over_socket_io_decodes() {

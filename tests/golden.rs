@@ -1,6 +1,6 @@
 //! Golden-byte tests: the codecs against real Node traffic.
 //!
-//! The captures in `shared/captures/rpc/` (spec/wire.md §9) are what pomelo-rpc 0.4.11 / 1.0.7
+//! The captures in `fixtures/captures/rpc/` (spec/wire.md §9) are what pomelo-rpc 0.4.11 / 1.0.7
 //! really put on the wire. These tests prove, for every capture of the `tcp04`, `tcp10`,
 //! `mqtt10` (and, at the packet layer, `mqtt2`) groups:
 //!
@@ -17,8 +17,8 @@
 //!   that frame's length header is complete, before any of its body arrived.
 //!
 //! Property tests at the end check encode→decode identity on random frames and random splits.
-//! The captures are read from `../shared/captures/rpc` next to the crate; if that directory is
-//! missing the tests fail (they never skip).
+//! The captures are read from `fixtures/captures/rpc`; if that directory is missing the tests
+//! fail (they never skip).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -40,7 +40,7 @@ use tokio_util::codec::{Decoder, Encoder};
 // Capture reader
 // ---------------------------------------------------------------------------------------------
 
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/rpc");
+const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/captures/rpc");
 
 /// Direction of a reassembled stream: mailbox → acceptor or acceptor → mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,8 +67,7 @@ fn captures_dir() -> &'static Path {
     let dir = Path::new(CAPTURES);
     assert!(
         dir.is_dir(),
-        "capture directory {CAPTURES} is missing: the golden tests need the `shared/` checkout \
-         beside the crate (shared/captures/rpc/*.jsonl)"
+        "capture directory {CAPTURES} is missing: the golden tests read fixtures/captures/rpc/*.jsonl"
     );
     dir
 }

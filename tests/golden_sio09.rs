@@ -15,7 +15,7 @@
 //!
 //! WebSocket frames and HTTP/1.1 messages (content-length or chunked) are decoded here, in the
 //! test, from the raw reads. A table of counts per capture is checked so that a run that decodes
-//! nothing cannot pass. The captures are read from `../shared/captures/rpc`; if missing, the
+//! nothing cannot pass. The captures are read from `fixtures/captures/rpc`; if missing, the
 //! tests fail (they never skip).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,7 @@ use pomelo_interop::wire::sio09::{
 };
 use serde_json::Value;
 
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/rpc");
+const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/captures/rpc");
 
 // ---------------------------------------------------------------------------------------------
 // Capture reader
@@ -52,8 +52,7 @@ fn captures_dir() -> &'static Path {
     let dir = Path::new(CAPTURES);
     assert!(
         dir.is_dir(),
-        "capture directory {CAPTURES} is missing: the golden tests need the `shared/` checkout \
-         beside the crate (shared/captures/rpc/ws04-*.jsonl)"
+        "capture directory {CAPTURES} is missing: the golden tests read fixtures/captures/rpc/ws04-*.jsonl"
     );
     dir
 }
