@@ -15,15 +15,17 @@ use pomelo_interop::client::{
     Backoff, ClientError, ClientOptions, FailMode, RpcClient, Schedule, ServerInfo, Target,
 };
 use pomelo_interop::message::RpcMsg;
+use pomelo_interop::server::{Acceptor, AcceptorOptions};
 use pomelo_interop::server::{RemoteError, ServerStack, demo};
-use pomelo_interop::transport::{Acceptor, AcceptorOptions, Transport, TransportError};
+use pomelo_interop::transport::Transport;
+use pomelo_interop::transport::TransportError;
 use serde_json::{Value, json};
 
 const T: Transport = Transport::Mqtt;
 
 async fn server(id: &str) -> Acceptor {
     let opts = AcceptorOptions::new(T, "127.0.0.1:0".parse().unwrap());
-    Acceptor::start(opts, demo::remotes(id).into_dispatcher()).await.unwrap()
+    Acceptor::start(opts, demo::remotes(id).into_dispatcher().unwrap()).await.unwrap()
 }
 
 fn info(id: &str, addr: SocketAddr) -> ServerInfo {
@@ -235,7 +237,7 @@ async fn reconnect_after_backoff() {
     // The server comes up on that port; after the backoff the next call connects.
     let mut o = AcceptorOptions::new(T, format!("127.0.0.1:{port}").parse().unwrap());
     o.server_id = "late-1".into();
-    let acc = Acceptor::start(o, demo::remotes("late-1").into_dispatcher()).await.unwrap();
+    let acc = Acceptor::start(o, demo::remotes("late-1").into_dispatcher().unwrap()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(client.call("late-1", whoami(), None).await.unwrap()[1], json!("late-1"));
     acc.shutdown().await;
@@ -339,7 +341,7 @@ async fn failure_modes() {
     let revive = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let o = AcceptorOptions::new(T, format!("127.0.0.1:{port}").parse().unwrap());
-        Acceptor::start(o, demo::remotes("back-1").into_dispatcher()).await.unwrap()
+        Acceptor::start(o, demo::remotes("back-1").into_dispatcher().unwrap()).await.unwrap()
     });
     assert_eq!(failback.call("back-1", whoami(), None).await.unwrap()[1], json!("back-1"));
     revive.await.unwrap().shutdown().await;
@@ -415,9 +417,10 @@ async fn client_filters_are_tower_layers() {
             r.target = Target::Server("s-b".into());
             r
         }))
-        .layer(MapResponseLayer::new(|mut v: Vec<Value>| {
+        .layer(MapResponseLayer::new(|r: pomelo_interop::message::Resp| {
+            let mut v = r.values().unwrap();
             v.push(json!("after"));
-            v
+            pomelo_interop::message::Resp::from(v)
         }))
         .build();
     table(&client);
@@ -467,7 +470,7 @@ async fn client_filters_are_tower_layers() {
 #[tokio::test]
 async fn server_filters_are_tower_layers() {
     use tower::ServiceBuilder;
-    let stack = ServerStack::new(demo::remotes("s-f").into_dispatcher())
+    let stack = ServerStack::new(demo::remotes("s-f").into_dispatcher().unwrap())
         .layer(ServiceBuilder::new().load_shed().concurrency_limit(1).into_inner())
         .layer(tower::filter::FilterLayer::new(|c: pomelo_interop::server::ServerCall| {
             if c.msg.method == "fail" { Err(RemoteError::new("fail is disabled here")) } else { Ok(c) }
@@ -528,7 +531,7 @@ async fn deadline_is_exact_with_a_paused_clock() {
     assert!(took >= Duration::from_secs(30) && took < Duration::from_millis(30_100), "{took:?}");
     assert!(wall.elapsed() < Duration::from_secs(5), "virtual time, not real time");
     match e {
-        ClientError::Transport(TransportError::Timeout { server, ms, route }) => {
+        ClientError::Timeout { server, ms, route } => {
             assert_eq!((server.as_str(), ms, route.as_str()), ("s-a", 30_000, "user.demo.echoRemote.sleep"));
         }
         other => panic!("{other:?}"),

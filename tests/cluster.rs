@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use pomelo_interop::client::{ClientOptions, RpcClient, ServerInfo};
 use pomelo_interop::cluster::{Cluster, HandlerError, Handlers};
 use pomelo_interop::message::RpcMsg;
+use pomelo_interop::server::{Acceptor, AcceptorOptions};
 use pomelo_interop::server::{Remotes, Reply, demo};
-use pomelo_interop::transport::{Acceptor, AcceptorOptions, Transport};
+use pomelo_interop::transport::Transport;
 use serde_json::{Value, json};
 
 type Log = Arc<Mutex<Vec<(String, Vec<Value>)>>>;
@@ -24,19 +25,19 @@ async fn fake_frontend(log: Log) -> Acceptor {
             let log = log.clone();
             let name = format!("{svc}.{m}");
             r.service("sys", svc).method_raw(m, move |_ctx, args| {
-                log.lock().unwrap().push((name.clone(), args));
+                log.lock().unwrap().push((name.clone(), args.values().unwrap()));
                 async { Reply::Values(vec![]) } // success is an empty callback
             });
         }
     }
     let l = log.clone();
     r.service("sys", "channelRemote").method_raw("pushMessage", move |_ctx, args| {
-        l.lock().unwrap().push(("channelRemote.pushMessage".into(), args));
+        l.lock().unwrap().push(("channelRemote.pushMessage".into(), args.values().unwrap()));
         async { Reply::Values(vec![Value::Null, json!([])]) }
     });
     let l = log.clone();
     r.service("sys", "sessionRemote").method_raw("getBackendSessionBySid", move |_ctx, args| {
-        l.lock().unwrap().push(("sessionRemote.getBackendSessionBySid".into(), args));
+        l.lock().unwrap().push(("sessionRemote.getBackendSessionBySid".into(), args.values().unwrap()));
         async {
             Reply::Values(vec![
                 Value::Null,
@@ -46,7 +47,7 @@ async fn fake_frontend(log: Log) -> Acceptor {
     });
     Acceptor::start(
         AcceptorOptions::new(Transport::Mqtt, "127.0.0.1:0".parse().unwrap()),
-        r.into_dispatcher(),
+        r.into_dispatcher().unwrap(),
     )
     .await
     .unwrap()
@@ -80,7 +81,7 @@ async fn setup() -> Setup {
     handlers.serve(&mut remotes, cluster);
     let backend = Acceptor::start(
         AcceptorOptions::new(Transport::Mqtt, "127.0.0.1:0".parse().unwrap()),
-        remotes.into_dispatcher(),
+        remotes.into_dispatcher().unwrap(),
     )
     .await
     .unwrap();

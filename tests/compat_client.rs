@@ -12,7 +12,8 @@ use pomelo_interop::client::router::{CrcFlavor, default_index};
 use pomelo_interop::client::{ClientError, ClientOptions, FailMode, RpcClient, ServerInfo};
 use pomelo_interop::message::RpcMsg;
 use pomelo_interop::server::demo;
-use pomelo_interop::transport::{Acceptor, AcceptorOptions, Transport};
+use pomelo_interop::server::{Acceptor, AcceptorOptions};
+use pomelo_interop::transport::Transport;
 use serde_json::{Value, json};
 
 const UIDS: &[&str] = &[
@@ -50,7 +51,7 @@ async fn pool() -> Pool {
     let (c, pc) = node_server(&["--impl", "rpc10", "--transport", "mqtt", "--port", "0", "--id", "node-c"]);
     let mut o = AcceptorOptions::new(Transport::Mqtt, "127.0.0.1:0".parse().unwrap());
     o.server_id = "rust-b".into();
-    let rust = Acceptor::start(o, demo::remotes("rust-b").into_dispatcher()).await.unwrap();
+    let rust = Acceptor::start(o, demo::remotes("rust-b").into_dispatcher().unwrap()).await.unwrap();
     let rb: SocketAddr = rust.local_addr();
     let servers = vec![
         ServerInfo::new("node-a", "demo", "127.0.0.1", pa),

@@ -38,12 +38,7 @@ fn failures(report: &ReplayReport) -> String {
         match &r.outcome {
             Outcome::Match => {}
             Outcome::Mismatch { differences, .. } => {
-                out.push_str(&format!(
-                    "\n  #{} {} args {}:",
-                    r.index,
-                    r.call.route(),
-                    Value::from(r.call.msg.args.clone())
-                ));
+                out.push_str(&format!("\n  #{} {} args {}:", r.index, r.call.route(), r.call.msg.args));
                 for d in differences {
                     out.push_str(&format!("\n    {} recorded {:?} got {:?}", d.path, d.expected, d.got));
                 }
@@ -446,7 +441,7 @@ fn recorded_sids(fx: &Fixture) -> Vec<u64> {
     let mut sids: Vec<u64> = fx
         .answered()
         .filter(|c| c.msg.method == "forwardMessage")
-        .filter_map(|c| c.msg.args.get(1)?["id"].as_u64())
+        .filter_map(|c| c.msg.args.values().ok()?.get(1)?["id"].as_u64())
         .collect();
     sids.sort_unstable();
     sids.dedup();

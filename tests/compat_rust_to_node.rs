@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Target, client_for, node_server, rust_corpus};
-use pomelo_interop::client::ClientError;
+
+use pomelo_interop::client::{ClientError, Mailbox, MailboxOptions};
 use pomelo_interop::message::RpcMsg;
-use pomelo_interop::transport::{Mailbox, MailboxOptions, Transport, TransportError};
+use pomelo_interop::transport::Transport;
 use serde_json::json;
 
 async fn rust_calls_node(
@@ -35,7 +36,7 @@ async fn rust_calls_node(
     let never = RpcMsg::new("user", "demo", "echoRemote", "never", vec![]);
     let started = Instant::now();
     match client.call("rust-1", never, Some(Duration::from_millis(300))).await {
-        Err(ClientError::Transport(TransportError::Timeout { server, ms, .. })) => {
+        Err(ClientError::Timeout { server, ms, .. }) => {
             assert_eq!((server.as_str(), ms), ("rust-1", 300));
         }
         other => panic!("{}: expected a timeout, got {other:?}", node.name),

@@ -11,19 +11,17 @@ use std::time::Duration;
 use common::{
     Target, assert_node_cases, assert_node_corpus, client_for, compat_dir, node_run, node_server, rust_corpus,
 };
-use pomelo_interop::client::ClientError;
+use pomelo_interop::client::{ClientError, Mailbox, MailboxOptions};
 use pomelo_interop::message::RpcMsg;
-use pomelo_interop::server::demo;
-use pomelo_interop::transport::{
-    Acceptor, AcceptorOptions, Heartbeat, Mailbox, MailboxOptions, Transport, TransportError,
-};
+use pomelo_interop::server::{Acceptor, AcceptorOptions, demo};
+use pomelo_interop::transport::{Heartbeat, Transport};
 use serde_json::json;
 
 /// A Rust socket.io 0.9 acceptor with the demo remotes, configured by `tweak`.
 async fn rust_acceptor(tweak: impl FnOnce(&mut AcceptorOptions)) -> Acceptor {
     let mut opts = AcceptorOptions::new(Transport::Sio09, "127.0.0.1:0".parse().unwrap());
     tweak(&mut opts);
-    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher()).await.expect("acceptor starts")
+    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher().unwrap()).await.expect("acceptor starts")
 }
 
 /// Runs the Node corpus (rpc04 ws client) with extra args against a Rust acceptor.
@@ -135,7 +133,7 @@ async fn rust_to_node(server_args: &[&str], client_buffer: bool) {
     assert!(failures.is_empty(), "{} failures:\n{}", node.name, failures.join("\n"));
     let never = RpcMsg::new("user", "demo", "echoRemote", "never", vec![]);
     match client.call("rust-1", never, Some(Duration::from_millis(300))).await {
-        Err(ClientError::Transport(TransportError::Timeout { .. })) => {}
+        Err(ClientError::Timeout { .. }) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(client.pending_calls("rust-1"), 0);
@@ -204,7 +202,7 @@ async fn node_acceptor_death_fails_pending_calls_at_once() {
     let (r, ()) = tokio::join!(call, kill);
     assert!(started.elapsed() < Duration::from_secs(5), "failed at once, not at the deadline");
     match r {
-        Err(TransportError::Closed { server, .. }) => assert_eq!(server, "node-ws-1"),
+        Err(ClientError::Closed { server, .. }) => assert_eq!(server, "node-ws-1"),
         other => panic!("expected a closed-connection error, got {other:?}"),
     }
 }

@@ -21,7 +21,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use pomelo_interop::message::{Request, Response, parse_packages};
+use bytes::Bytes;
+use pomelo_interop::message::{parse_requests, parse_responses};
 use pomelo_interop::wire::sio09::{
     Packet, decode_payload, encode, encode_handshake, encode_payload, message_event, parse, parse_handshake,
     rpc_payload,
@@ -300,8 +301,10 @@ fn check_packet(text: &str, dir: Dir, counts: &mut Counts, label: &str) -> Packe
     if let Some(payload) = payload {
         counts.rpc_packets += 1;
         counts.packages += match dir {
-            Dir::C2s => parse_packages::<Request>(payload.as_bytes()).map(|v| v.len()),
-            Dir::S2c => parse_packages::<Response>(payload.as_bytes()).map(|v| v.len()),
+            Dir::C2s => parse_requests(Bytes::copy_from_slice(payload.as_bytes()))
+                .map(|v| v.into_iter().filter_map(Result::ok).count()),
+            Dir::S2c => parse_responses(Bytes::copy_from_slice(payload.as_bytes()))
+                .map(|v| v.into_iter().filter_map(Result::ok).count()),
         }
         .unwrap_or_else(|e| panic!("{label}: payload {payload}: {e}"));
         if matches!(packet, Packet::Event { .. }) {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use pomelo_interop::server::demo;
-use pomelo_interop::transport::{Acceptor, AcceptorOptions, Heartbeat, Transport};
+use pomelo_interop::server::{Acceptor, AcceptorOptions};
+use pomelo_interop::transport::{Heartbeat, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -16,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn acceptor(tweak: impl FnOnce(&mut AcceptorOptions)) -> Acceptor {
     let mut opts = AcceptorOptions::new(Transport::Sio09, "127.0.0.1:0".parse().unwrap());
     tweak(&mut opts);
-    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher()).await.unwrap()
+    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher().unwrap()).await.unwrap()
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns (status line, headers, body).
@@ -245,7 +246,7 @@ async fn shutdown_says_goodbye_first() {
 /// connection dead after 1 s and fails the pending call with that reason.
 #[tokio::test]
 async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
-    use pomelo_interop::transport::{Mailbox, MailboxOptions, TransportError};
+    use pomelo_interop::client::{ClientError, Mailbox, MailboxOptions};
     let acc = acceptor(|o| {
         o.sio09.heartbeat = Heartbeat { interval: Duration::from_secs(60), timeout: Duration::from_secs(1) };
     })
@@ -258,9 +259,9 @@ async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
         pomelo_interop::message::RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![5000.into()]);
     let started = std::time::Instant::now();
     match mb.call(sleep, Duration::from_secs(20)).await {
-        Err(TransportError::Closed { server, reason }) => {
+        Err(ClientError::Closed { server, reason }) => {
             assert_eq!(server, "quiet-1");
-            assert!(reason.contains("heartbeat timeout"), "{reason}");
+            assert!(reason.to_string().contains("heartbeat timeout"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -274,7 +275,7 @@ async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
 #[tokio::test]
 #[allow(clippy::result_large_err)] // tungstenite's handshake callback signature, not ours
 async fn mailbox_wire_sequence() {
-    use pomelo_interop::transport::{Mailbox, MailboxOptions};
+    use pomelo_interop::client::{Mailbox, MailboxOptions};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let server = tokio::spawn(async move {

@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::Value;
 
 use super::{CliError, DialectArgs, millis};
 use crate::client::{ClientError, ClientOptions, RpcClient, ServerInfo};
-use crate::message::RpcMsg;
+use crate::message::{JsonArray, RawJson, RpcMsg};
 
 /// Options of `call`.
 #[derive(Debug, Args)]
@@ -58,16 +57,18 @@ pub fn server_from_addr(id: &str, to: &str) -> Result<ServerInfo, CliError> {
     Ok(ServerInfo::new(id, "", host, port))
 }
 
-/// Parses the route and the JSON argument array.
+/// Parses the route and the JSON argument array. The arguments are read as Node reads JSON and
+/// sent exactly as given (a lone surrogate escape, `-0`, `1e400` go out as typed).
 pub fn build_msg(route: &str, args: &str) -> Result<RpcMsg, CliError> {
-    let args: Value = serde_json::from_str(args).map_err(|e| {
+    let raw = RawJson::from_slice(args.as_bytes()).map_err(|e| {
         CliError::Usage(format!("arguments must be a JSON array, e.g. '[\"hello\", 1]': {e}"))
     })?;
-    let Value::Array(args) = args else {
-        return Err(CliError::Usage(format!(
-            "arguments must be a JSON array; wrap a single value in brackets: '[{args}]'"
-        )));
-    };
+    let args = JsonArray::from_raw(raw).map_err(|_| {
+        CliError::Usage(format!(
+            "arguments must be a JSON array; wrap a single value in brackets: '[{}]'",
+            args.trim()
+        ))
+    })?;
     RpcMsg::parse_route(route, args).ok_or_else(|| {
         CliError::Usage(format!(
             "route {route:?} must be namespace.serverType.service.method, e.g. user.demo.echoRemote.echo"
@@ -85,24 +86,24 @@ pub async fn run(a: CallArgs) -> Result<(), CliError> {
         (Some(to), _) => {
             let id = a.id.clone().unwrap_or_else(|| to.clone());
             client.add_server(server_from_addr(&id, to)?);
-            client.call(&id, msg, Some(a.timeout)).await
+            client.call_raw(&id, msg, Some(a.timeout)).await
         }
         (None, Some(file)) => {
-            let server_type = a.server_type.clone().unwrap_or_else(|| msg.server_type.clone());
+            let server_type = a.server_type.clone().unwrap_or_else(|| msg.server_type.to_string());
             let servers = super::route::load_servers(file, &a.env)?;
             for s in servers.into_iter().filter(|s| s.server_type == server_type) {
                 client.add_server(s);
             }
-            let msg = crate::message::RpcMsg { server_type, ..msg };
+            let msg = RpcMsg { server_type: server_type.into(), ..msg };
             let param = serde_json::json!({ "uid": a.uid });
-            client.call_routed(Some(param), msg, Some(a.timeout)).await
+            client.call_routed_raw(Some(param), msg, Some(a.timeout)).await
         }
         (None, None) => return Err(CliError::Usage("give --to HOST:PORT or --servers FILE".into())),
     };
     client.close();
     match result {
         Ok(resp) => {
-            println!("{}", Value::Array(resp));
+            println!("{resp}");
             Ok(())
         }
         Err(ClientError::Transport(e)) => Err(CliError::NoReply(format!("no reply: {e}"))),

@@ -79,7 +79,7 @@ pub async fn run(a: CaptureArgs) -> Result<(), CliError> {
     // Listen for signals before announcing the port: a SIGTERM right after READY must still
     // end in a summary, not kill the process.
     let stop = stop_signal();
-    let (ready_tx, ready_rx) = oneshot::channel::<Result<std::net::SocketAddr, String>>();
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<std::net::SocketAddr, CliError>>();
     let (quit_tx, quit_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel::<Summary>();
     // The relay gets a single-threaded runtime of its own: one thread polls the sockets and
@@ -91,7 +91,8 @@ pub async fn run(a: CaptureArgs) -> Result<(), CliError> {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(format!("cannot start the relay runtime: {e}")));
+                    let _ =
+                        ready_tx.send(Err(CliError::Failed(format!("cannot start the relay runtime: {e}"))));
                     return;
                 }
             };
@@ -99,7 +100,7 @@ pub async fn run(a: CaptureArgs) -> Result<(), CliError> {
                 let relay = match Relay::start(opts).await {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        let _ = ready_tx.send(Err(CliError::Failed(e.to_string())));
                         return;
                     }
                 };
@@ -110,7 +111,7 @@ pub async fn run(a: CaptureArgs) -> Result<(), CliError> {
         })
         .map_err(|e| CliError::Failed(format!("cannot start the relay thread: {e}")))?;
     let gone = || CliError::Failed("the relay thread ended unexpectedly".into());
-    let addr = ready_rx.await.map_err(|_| gone())?.map_err(CliError::Failed)?;
+    let addr = ready_rx.await.map_err(|_| gone())??;
     println!("READY {}", serde_json::json!({ "port": addr.port() }));
     let _ = std::io::stdout().flush();
     eprintln!(

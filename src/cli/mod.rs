@@ -80,13 +80,20 @@ pub struct DialectArgs {
     pub max_frame: usize,
 }
 
-fn parse_transport(s: &str) -> Result<Transport, String> {
+fn parse_transport(s: &str) -> Result<Transport, crate::transport::UnknownTransport> {
     s.parse()
 }
 
+/// A command-line value that does not parse; the text says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadValue(pub String);
+
 /// Parses a millisecond count.
-pub fn millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>().map(Duration::from_millis).map_err(|_| format!("{s:?} is not a number of milliseconds"))
+pub fn millis(s: &str) -> Result<Duration, BadValue> {
+    s.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| BadValue(format!("{s:?} is not a number of milliseconds")))
 }
 
 /// Runs the parsed command.
@@ -118,6 +125,8 @@ mod tests {
     #[test]
     fn transports_parse_case_insensitively() {
         assert_eq!(parse_transport("TCP"), Ok(Transport::Tcp));
-        assert!(parse_transport("ws").unwrap_err().contains("expected tcp, mqtt, pinus-tcp or sio09"));
+        assert!(
+            parse_transport("ws").unwrap_err().to_string().contains("expected tcp, mqtt, pinus-tcp or sio09")
+        );
     }
 }

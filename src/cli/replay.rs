@@ -77,11 +77,11 @@ pub struct ReplayArgs {
     no_progress: bool,
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
+fn parse_rate(s: &str) -> Result<f64, super::BadValue> {
     let n = s.strip_suffix("/s").unwrap_or(s);
     match n.parse::<f64>() {
         Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
-        _ => Err(format!("{s:?} is not a rate; give calls per second, e.g. 200 or 200/s")),
+        _ => Err(super::BadValue(format!("{s:?} is not a rate; give calls per second, e.g. 200 or 200/s"))),
     }
 }
 
@@ -210,7 +210,7 @@ fn or_none(items: &[String]) -> String {
 }
 
 fn args_text(r: &CallResult) -> String {
-    crate::capture::record::shorten(&Value::Array(r.call.msg.args.clone()).to_string(), 160)
+    crate::capture::record::shorten(r.call.msg.args.as_str(), 160)
 }
 
 fn print_human(report: &ReplayReport, verbose: bool) {

@@ -40,11 +40,11 @@ pub struct RouteArgs {
     json: bool,
 }
 
-fn parse_flavor(s: &str) -> Result<CrcFlavor, String> {
+fn parse_flavor(s: &str) -> Result<CrcFlavor, super::BadValue> {
     match s {
         "pomelo" | "pomelo1" | "pomelo2" => Ok(CrcFlavor::Pomelo),
         "pinus" => Ok(CrcFlavor::Pinus),
-        _ => Err(format!("unknown flavor {s:?} (pomelo or pinus)")),
+        _ => Err(super::BadValue(format!("unknown flavor {s:?} (pomelo or pinus)"))),
     }
 }
 

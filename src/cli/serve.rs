@@ -11,9 +11,9 @@ use super::{CliError, DialectArgs, millis};
 use crate::client::Schedule;
 use crate::client::{ClientOptions, RpcClient, ServerInfo};
 use crate::cluster::{self, Cluster, Flavor, Handlers, Monitor, MonitorTimings};
-use crate::server::ServerStack;
 use crate::server::demo;
-use crate::transport::{Acceptor, AcceptorOptions, Heartbeat};
+use crate::server::{Acceptor, AcceptorOptions, ServerStack};
+use crate::transport::Heartbeat;
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -87,7 +87,7 @@ pub struct ServeArgs {
     pub rpc_listen: Option<SocketAddr>,
 }
 
-fn parse_flavor(s: &str) -> Result<Flavor, String> {
+fn parse_flavor(s: &str) -> Result<Flavor, cluster::UnknownFlavor> {
     s.parse()
 }
 
@@ -113,7 +113,7 @@ pub async fn run(a: ServeArgs) -> Result<(), CliError> {
         }
     }
     opts.sio09.transports = a.sio_transports.clone();
-    let dispatcher = demo::remotes(&a.id).into_dispatcher();
+    let dispatcher = demo::remotes(&a.id).into_dispatcher().map_err(|e| CliError::Failed(e.to_string()))?;
     let routes = dispatcher.routes();
     let acceptor = Acceptor::start(opts, dispatcher).await.map_err(|e| CliError::Failed(e.to_string()))?;
     let addr = acceptor.local_addr();
@@ -212,7 +212,7 @@ async fn run_member(a: ServeArgs, signal: impl std::future::Future<Output = ()>)
     let mut opts = acceptor_options(&a, listen)?;
     opts.transport = flavor.rpc_transport();
     opts.server_id = me.id.clone();
-    let mut stack = ServerStack::new(remotes.into_dispatcher());
+    let mut stack = ServerStack::new(remotes.into_dispatcher().map_err(|e| CliError::Failed(e.to_string()))?);
     if flavor == Flavor::Pinus {
         stack = stack.layer(tower::util::MapResponseLayer::new(cluster::pinus_reply));
     }

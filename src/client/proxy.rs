@@ -36,7 +36,7 @@ pub enum CallError {
 impl RemoteMethod {
     /// Parses `namespace.serverType.service.method`.
     pub fn new(client: RpcClient, route: &str) -> Result<Self, ClientError> {
-        let template = RpcMsg::parse_route(route, Vec::new()).ok_or_else(|| {
+        let template = RpcMsg::parse_route(route, Vec::<Value>::new()).ok_or_else(|| {
             ClientError::Filter(format!("route {route:?} is not namespace.serverType.service.method"))
         })?;
         Ok(RemoteMethod { client, template, timeout: None })
@@ -49,7 +49,7 @@ impl RemoteMethod {
     }
 
     fn msg(&self, args: Vec<Value>) -> RpcMsg {
-        RpcMsg { args, ..self.template.clone() }
+        RpcMsg { args: args.into(), ..self.template.clone() }
     }
 
     /// Routed call: `route_param` is what pomelo passes first (usually the session, whose
@@ -59,12 +59,15 @@ impl RemoteMethod {
         route_param: Option<Value>,
         args: Vec<Value>,
     ) -> Result<Vec<Value>, ClientError> {
-        self.client.dispatch(Target::Routed(route_param), self.msg(args), self.timeout).await
+        let resp = self.client.dispatch(Target::Routed(route_param), self.msg(args), self.timeout).await?;
+        resp.values().map_err(ClientError::ReplyValues)
     }
 
     /// `toServer(id)`: no routing.
     pub async fn to_server(&self, server_id: &str, args: Vec<Value>) -> Result<Vec<Value>, ClientError> {
-        self.client.dispatch(Target::Server(server_id.to_string()), self.msg(args), self.timeout).await
+        let resp =
+            self.client.dispatch(Target::Server(server_id.to_string()), self.msg(args), self.timeout).await?;
+        resp.values().map_err(ClientError::ReplyValues)
     }
 
     /// `toServer('*')`: every server of the type; every result comes back.

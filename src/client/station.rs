@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{ClientError, ServerInfo};
-use crate::transport::{Mailbox, MailboxOptions, TransportError};
+use super::{ClientError, Mailbox, MailboxOptions, ServerInfo};
 
 /// Backoff between connect attempts to one server: doubles from `min` up to `max`.
 #[derive(Debug, Clone, Copy)]
@@ -175,16 +174,4 @@ impl Drop for Leave<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// A transport error that certainly happened before the request reached the server.
-pub(crate) fn not_delivered(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Transport(TransportError::Connect { .. } | TransportError::Handshake { .. })
-            | ClientError::Unreachable { .. }
-            | ClientError::QueueFull { .. }
-            | ClientError::Removed(_)
-            | ClientError::UnknownServer(_)
-    )
 }

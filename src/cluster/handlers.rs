@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::session::{BackendSession, Cluster, SessionExport};
+use crate::message::Args;
 use crate::server::{RemoteError, Remotes, Reply};
 
 /// A handler's failure: the connector sends the client `resp` with `code` 500 unless `resp`
@@ -100,7 +101,14 @@ impl Handlers {
     }
 }
 
-async fn forward(table: &HashMap<String, HandlerFn>, cluster: Arc<Cluster>, args: Vec<Value>) -> Reply {
+async fn forward(table: &HashMap<String, HandlerFn>, cluster: Arc<Cluster>, args: Args) -> Reply {
+    let args = match args.values() {
+        Ok(v) => v,
+        Err(e) => {
+            let err = RemoteError::new(format!("forwarded message unreadable: {e}"));
+            return Reply::Values(vec![err.to_json("msgRemote.forwardMessage"), Value::Null, Value::Null]);
+        }
+    };
     let mut it = args.into_iter();
     let msg = it.next().unwrap_or(Value::Null);
     let session = it.next().unwrap_or(Value::Null);

@@ -6,14 +6,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 
 use super::ClusterError;
+use crate::transport::mqtt::MqttDialect;
 use crate::transport::sio09::client_connect;
-use crate::transport::{Connection, MailboxOptions, Transport};
-use crate::wire::mqtt::{MqttCodec, Packet};
+use crate::transport::{ConnectOptions, Connection, StreamDialect, tcp_connect};
+use crate::wire::json::{self, parse_maybe_twice, unwrap_twice};
+use crate::wire::mqtt::Packet;
 use crate::wire::sio09::{self, Packet as SioPacket};
 
 /// Which transport the master's admin port speaks.
@@ -47,23 +47,10 @@ pub enum Incoming {
 
 /// One admin connection.
 pub enum Link {
-    /// MQTT framing.
-    Mqtt(Box<Framed<TcpStream, MqttCodec>>),
+    /// MQTT packets.
+    Mqtt(Box<Connection<Packet>>),
     /// socket.io 0.9 packets.
     Sio(Box<Connection<SioPacket>>),
-}
-
-/// JSON that may arrive encoded once or twice (pomelo-admin encodes requests/responses twice).
-pub fn parse_maybe_twice(raw: &[u8]) -> Option<Value> {
-    let v: Value = serde_json::from_slice(raw).ok()?;
-    Some(unwrap_string(v))
-}
-
-fn unwrap_string(v: Value) -> Value {
-    match v {
-        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
-        other => other,
-    }
 }
 
 fn master_err(e: impl std::fmt::Display) -> ClusterError {
@@ -80,8 +67,7 @@ impl Link {
         match transport {
             AdminTransport::Mqtt => Self::open_mqtt(master, limit).await,
             AdminTransport::Sio09 => {
-                let mut opts = MailboxOptions::new(Transport::Sio09);
-                opts.connect_timeout = limit;
+                let opts = ConnectOptions { connect_timeout: limit, ..ConnectOptions::default() };
                 let conn = client_connect("master", master, &opts).await.map_err(|e| {
                     ClusterError::Master(format!("cannot connect to the master at {master}: {e}"))
                 })?;
@@ -91,19 +77,18 @@ impl Link {
     }
 
     async fn open_mqtt(master: &str, limit: Duration) -> Result<Link, ClusterError> {
-        let stream = tokio::time::timeout(limit, TcpStream::connect(master))
+        let stream = tcp_connect("master", master, limit)
             .await
-            .map_err(|_| ClusterError::Master(format!("connecting to the master at {master} timed out")))?
             .map_err(|e| ClusterError::Master(format!("cannot connect to the master at {master}: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let mut conn = Framed::new(stream, MqttCodec::default());
+        let (frames, sink) = MqttDialect.framed(stream, crate::wire::DEFAULT_MAX_FRAME);
+        let mut conn = Connection { frames, sink, idle_timeout: None };
         let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let connect =
             Packet::Connect { client_id: format!("MQTT_ADMIN_{ms}"), keep_alive: 0, level: 4, flags: 0x02 };
-        conn.send(connect).await.map_err(master_err)?;
+        conn.sink.send(connect).await.map_err(master_err)?;
         let deadline = Instant::now() + limit;
         loop {
-            match tokio::time::timeout_at(deadline, conn.next()).await {
+            match tokio::time::timeout_at(deadline, conn.frames.next()).await {
                 Ok(Some(Ok(Packet::ConnAck { code: 0, .. }))) => return Ok(Link::Mqtt(Box::new(conn))),
                 Ok(Some(Ok(Packet::ConnAck { code, .. }))) => {
                     return Err(ClusterError::Master(format!(
@@ -123,11 +108,11 @@ impl Link {
         match self {
             Link::Mqtt(conn) => {
                 let first = args.into_iter().next().unwrap_or(Value::Null);
-                let payload = serde_json::to_vec(&first).expect("json");
-                conn.send(Packet::publish(topic, payload)).await.map_err(master_err)
+                let payload = json::to_vec(&first);
+                conn.sink.send(Packet::publish(topic, payload)).await.map_err(master_err)
             }
             Link::Sio(conn) => {
-                let data = json!({"name": topic, "args": args}).to_string();
+                let data = json::to_string(&json!({"name": topic, "args": args}));
                 let p = SioPacket::Event { id: String::new(), endpoint: String::new(), data };
                 conn.sink.send(p).await.map_err(master_err)
             }
@@ -138,7 +123,7 @@ impl Link {
     pub async fn send(&mut self, topic: &str, msg: &Value, enc: Encoding) -> Result<(), ClusterError> {
         let arg = match enc {
             Encoding::Once => msg.clone(),
-            Encoding::Twice => Value::String(msg.to_string()),
+            Encoding::Twice => Value::String(json::to_string(msg)),
         };
         self.send_args(topic, vec![arg]).await
     }
@@ -147,7 +132,7 @@ impl Link {
     /// master is answered once (never echoed back in a loop: the master does not answer ours).
     pub async fn next(&mut self) -> Result<Incoming, ClusterError> {
         match self {
-            Link::Mqtt(conn) => match conn.next().await {
+            Link::Mqtt(conn) => match conn.frames.next().await {
                 None => Err(ClusterError::Master("the master closed the connection".into())),
                 Some(Err(e)) => Err(master_err(e)),
                 Some(Ok(Packet::PingResp)) => Ok(Incoming::Pong),
@@ -155,9 +140,9 @@ impl Link {
                     Err(ClusterError::Master("the master sent DISCONNECT".into()))
                 }
                 Some(Ok(Packet::Publish { topic, payload, .. })) => match parse_maybe_twice(&payload) {
-                    Some(v) => Ok(Incoming::Message(topic, v)),
-                    None => {
-                        tracing::warn!(topic, "unparsable admin message ignored");
+                    Ok(v) => Ok(Incoming::Message(topic, v)),
+                    Err(e) => {
+                        tracing::warn!(topic, "unreadable admin message ignored: {e}");
                         Ok(Incoming::Other)
                     }
                 },
@@ -182,10 +167,10 @@ impl Link {
                     }
                     Some(Ok(p @ SioPacket::Event { .. })) => {
                         let SioPacket::Event { data, .. } = &p else { unreachable!() };
-                        let ev: Value = serde_json::from_str(data).map_err(master_err)?;
+                        let ev = json::parse_value(data.as_bytes()).map_err(master_err)?;
                         let name = ev["name"].as_str().unwrap_or("").to_string();
                         let first = ev["args"].get(0).cloned().unwrap_or(Value::Null);
-                        Ok(Incoming::Message(name, unwrap_string(first)))
+                        Ok(Incoming::Message(name, unwrap_twice(first)))
                     }
                     Some(Ok(other)) => {
                         tracing::debug!("ignoring admin packet {}", sio09::encode(&other));
@@ -199,7 +184,7 @@ impl Link {
     /// Sends the transport's keepalive probe, if the monitor drives one (MQTT only).
     pub async fn ping(&mut self) -> Result<bool, ClusterError> {
         match self {
-            Link::Mqtt(conn) => conn.send(Packet::PingReq).await.map(|_| true).map_err(master_err),
+            Link::Mqtt(conn) => conn.sink.send(Packet::PingReq).await.map(|_| true).map_err(master_err),
             Link::Sio(_) => Ok(false),
         }
     }
@@ -208,7 +193,7 @@ impl Link {
     pub async fn close(&mut self) {
         match self {
             Link::Mqtt(conn) => {
-                let _ = conn.close().await;
+                let _ = conn.sink.close().await;
             }
             Link::Sio(conn) => {
                 let _ = conn.sink.send(SioPacket::Disconnect { endpoint: String::new() }).await;

@@ -16,6 +16,8 @@ pub use handlers::{HandlerError, Handlers};
 pub use monitor::{Monitor, MonitorTimings, StopReason};
 pub use session::{BackendSession, Cluster, SessionService};
 
+use crate::message::{JsonArray, RawJson, Resp};
+
 /// The cluster generation a server joins; everything that differs follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Flavor {
@@ -66,14 +68,19 @@ impl Flavor {
     }
 }
 
+/// A flavor name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown flavor {0:?} (pomelo1, pomelo2 or pinus)")]
+pub struct UnknownFlavor(pub String);
+
 impl std::str::FromStr for Flavor {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFlavor;
+    fn from_str(s: &str) -> Result<Self, UnknownFlavor> {
         match s {
             "pomelo1" => Ok(Flavor::Pomelo1),
             "pomelo2" | "pomelo" => Ok(Flavor::Pomelo2),
             "pinus" => Ok(Flavor::Pinus),
-            _ => Err(format!("unknown flavor {s:?} (pomelo1, pomelo2 or pinus)")),
+            _ => Err(UnknownFlavor(s.to_string())),
         }
     }
 }
@@ -81,13 +88,16 @@ impl std::str::FromStr for Flavor {
 /// pinus callers read exactly `[null, value]` (or `[err]`): a reply with more results keeps
 /// the first, and a reply without an error slot (`cb(hour, min, sec)`) becomes
 /// `[null, [hour, min, sec]]`.
-pub fn pinus_reply(resp: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
-    use serde_json::Value;
-    match resp.first() {
-        None => vec![Value::Null, Value::Null],
-        Some(Value::Null) => vec![Value::Null, resp.get(1).cloned().unwrap_or(Value::Null)],
-        Some(Value::Object(o)) if o.contains_key("stack") => vec![resp[0].clone()],
-        Some(_) => vec![Value::Null, Value::Array(resp)],
+pub fn pinus_reply(resp: Resp) -> Resp {
+    let Ok(els) = resp.elements() else { return resp };
+    let null = RawJson::null();
+    match els.first() {
+        None => JsonArray::from_elements([&null, &null]),
+        Some(e) if e.is_null() => JsonArray::from_elements([&null, els.get(1).unwrap_or(&null)]),
+        Some(e) if e.is_object() && e.members().is_ok_and(|m| m.iter().any(|(k, _)| k == "stack")) => {
+            JsonArray::from_elements([e])
+        }
+        Some(_) => JsonArray::from_elements([&null, resp.raw()]),
     }
 }
 
@@ -125,11 +135,12 @@ mod tests {
 
     #[test]
     fn pinus_reply_shapes() {
-        assert_eq!(pinus_reply(vec![json!(null), json!(1), json!(2)]), vec![json!(null), json!(1)]);
-        assert_eq!(pinus_reply(vec![json!(null)]), vec![json!(null), json!(null)]);
-        assert_eq!(pinus_reply(vec![json!(1), json!(2), json!(3)]), vec![json!(null), json!([1, 2, 3])]);
+        let pinus = |v: Vec<serde_json::Value>| pinus_reply(v.into()).values().unwrap();
+        assert_eq!(pinus(vec![json!(null), json!(1), json!(2)]), vec![json!(null), json!(1)]);
+        assert_eq!(pinus(vec![json!(null)]), vec![json!(null), json!(null)]);
+        assert_eq!(pinus(vec![json!(1), json!(2), json!(3)]), vec![json!(null), json!([1, 2, 3])]);
         let err = json!({"msg": "x", "stack": "Error: x"});
-        assert_eq!(pinus_reply(vec![err.clone(), json!(null)]), vec![err]);
+        assert_eq!(pinus(vec![err.clone(), json!(null)]), vec![err]);
     }
 
     #[test]

@@ -10,10 +10,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-pub use super::link::parse_maybe_twice;
 use super::link::{Encoding, Incoming, Link};
 use super::{ClusterError, JoinConfig};
 use crate::client::{RpcClient, ServerInfo};
+pub use crate::wire::json::parse_maybe_twice;
 
 /// Why the master wants us gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -450,9 +450,9 @@ mod tests {
     fn once_or_twice_encoded() {
         let once = br#"{"reqId":1,"moduleId":"m"}"#;
         let twice = br#""{\"reqId\":1,\"moduleId\":\"m\"}""#;
-        assert_eq!(parse_maybe_twice(once), parse_maybe_twice(twice));
+        assert_eq!(parse_maybe_twice(once).unwrap(), parse_maybe_twice(twice).unwrap());
         assert_eq!(parse_maybe_twice(once).unwrap()["reqId"], json!(1));
-        assert!(parse_maybe_twice(b"nope").is_none());
+        assert!(parse_maybe_twice(b"nope").is_err());
     }
 
     #[test]

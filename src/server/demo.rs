@@ -24,12 +24,12 @@ pub fn register(remotes: &mut Remotes, server_id: &str) {
     );
     remotes
         .service("user", "echoRemote")
-        .method_raw("echo", |_ctx, args| async move { Reply::ok(args) })
+        .method_raw("echo", |_ctx, args| async move { Reply::ok_args(&args) })
         .method("fail", |message: Value| async move {
             let text = match message {
                 Value::String(s) => s,
                 Value::Null => "failed on purpose".to_string(),
-                other => other.to_string(),
+                other => crate::wire::json::to_string(&other),
             };
             Reply::error(text)
         })

@@ -1,6 +1,7 @@
 //! The `pinus-tcp` dialect: pinus-rpc's tcp mailbox/acceptor. Frames carry a type byte
 //! (request 0, ping 1, pong 2, response 3); the mailbox pings every 25 s and the Node acceptor
-//! drops connections silent for 30 s; ids start at 1 because the acceptor ignores id 0.
+//! drops connections silent for 30 s. (Its acceptor ignores request id 0: the client layer
+//! starts pinus-tcp ids at 1.)
 
 use std::time::Duration;
 
@@ -35,10 +36,6 @@ impl Dialect for PinusTcpDialect {
             Side::Server => Kind::Res,
         };
         TypedFrame { kind, body: json }
-    }
-
-    fn first_id(&self) -> u64 {
-        1
     }
 
     fn ping(&self) -> Option<TypedFrame> {

@@ -19,10 +19,8 @@ impl Whitelist {
         let patterns = sources
             .iter()
             .map(|s| {
-                Regex::new(s.as_ref()).map_err(|e| TransportError::Whitelist {
-                    pattern: s.as_ref().to_string(),
-                    reason: e.to_string(),
-                })
+                Regex::new(s.as_ref())
+                    .map_err(|source| TransportError::Whitelist { pattern: s.as_ref().to_string(), source })
             })
             .collect::<Result<_, _>>()?;
         Ok(Whitelist { patterns })

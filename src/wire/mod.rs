@@ -3,6 +3,7 @@
 //! Every decoder caps announced lengths before it allocates, and treats "not enough bytes yet"
 //! as a state (`Ok(None)`), never as an error.
 
+pub mod json;
 pub mod mqtt;
 pub mod sio09;
 pub mod stream_pkg;

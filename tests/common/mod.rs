@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use pomelo_interop::client::{ClientOptions, RpcClient, ServerInfo};
 use pomelo_interop::server::demo;
-use pomelo_interop::transport::{Acceptor, AcceptorOptions, Transport};
+use pomelo_interop::server::{Acceptor, AcceptorOptions};
+use pomelo_interop::transport::Transport;
 
 /// Starts the demo remotes on 127.0.0.1 with a free port.
 pub async fn demo_acceptor(transport: Transport, buffer: bool) -> Acceptor {
     let mut opts = AcceptorOptions::new(transport, "127.0.0.1:0".parse().unwrap());
     opts.buffer_msg = buffer;
-    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher()).await.expect("acceptor starts")
+    Acceptor::start(opts, demo::remotes("rust-1").into_dispatcher().unwrap()).await.expect("acceptor starts")
 }
 
 /// A client with one server `rust-1` at `addr`.

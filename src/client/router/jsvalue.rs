@@ -110,7 +110,7 @@ pub(super) fn js_stringify_msg(msg: &RpcMsg) -> String {
     out.push_str(",\"method\":");
     push_js_string(&mut out, &msg.method);
     out.push_str(",\"args\":[");
-    for (i, a) in msg.args.iter().enumerate() {
+    for (i, a) in msg.args.values().unwrap_or_default().iter().enumerate() {
         if i > 0 {
             out.push(',');
         }

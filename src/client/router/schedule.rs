@@ -147,7 +147,8 @@ pub(super) fn wrr_next(servers: &[ServerInfo], cur: WrrState) -> Option<(usize, 
 
 /// ch's hash input: `msg.args[i]` if truthy (it must then be a string), else `JSON.stringify(msg)`.
 pub(super) fn ch_field(msg: &RpcMsg, hash_field_index: Option<usize>) -> Result<String, RouteError> {
-    match hash_field_index.and_then(|i| msg.args.get(i).map(|v| (i, v))) {
+    let args = msg.args.values().unwrap_or_default();
+    match hash_field_index.and_then(|i| args.get(i).map(|v| (i, v))) {
         Some((_, Value::String(s))) if !s.is_empty() => Ok(s.clone()),
         Some((i, v)) if js_truthy(v) => Err(RouteError::HashField(format!("args[{i}] is {}", js_type(v)))),
         _ => Ok(js_stringify_msg(msg)),

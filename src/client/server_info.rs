@@ -1,0 +1,53 @@
+//! A remote server as pomelo describes it: `servers.json` entries and the master's records.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A remote server as pomelo describes it (`servers.json` entries, master records); fields we
+/// do not interpret (`frontend`, `clientPort`, …) are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Unique server id, e.g. `time-server-1`.
+    pub id: String,
+    /// Server type, e.g. `time`.
+    #[serde(rename = "serverType", default)]
+    pub server_type: String,
+    /// Host to connect to.
+    pub host: String,
+    /// RPC port.
+    pub port: u16,
+    /// Weight for the `wrr` schedule; servers without one are never picked by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    /// Every other field of the record, untouched.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl ServerInfo {
+    /// A record with the four fields routing and connecting need.
+    pub fn new(
+        id: impl Into<String>,
+        server_type: impl Into<String>,
+        host: impl Into<String>,
+        port: u16,
+    ) -> Self {
+        ServerInfo {
+            id: id.into(),
+            server_type: server_type.into(),
+            host: host.into(),
+            port,
+            weight: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// `host:port`, bracketing IPv6 literals.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The connection driver every dialect and both sides share: one task per connection that
+//! reads frames, hands payloads to an [`Endpoint`], sends what the endpoint produces (coalesced
+//! into one write per round, or batched into JSON arrays with `bufferMsg`), and keeps the
+//! connection alive (probes, answers, silence limits). No task per request, no channel between
+//! reading and writing: a request whose handler is ready is answered in the same poll that read
+//! it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::dialect::{Connection, Dialect, FrameSink, FrameStream, Inbound, Side};
+use crate::message::join_batch;
+use crate::wire::WireError;
+
+/// Frames read in one poll before the driver lets other tasks run.
+const READ_BUDGET: usize = 128;
+
+/// Server-driven heartbeat (socket.io 0.9): probe every `interval`, drop a peer silent for
+/// `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    /// Time between probes.
+    pub interval: Duration,
+    /// Silence after which the peer is dropped.
+    pub timeout: Duration,
+}
+
+/// How one connection is driven.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// Which end we are.
+    pub side: Side,
+    /// `bufferMsg`: payloads leave as one JSON array per interval.
+    pub batch: Option<Duration>,
+    /// Client probe period; `None` uses the dialect's default (mqtt 10 s, pinus-tcp 25 s). A
+    /// probe unanswered for two periods ends the connection.
+    pub keepalive: Option<Duration>,
+    /// Server heartbeat (socket.io 0.9 acceptors).
+    pub heartbeat: Option<Heartbeat>,
+    /// How long a closing connection waits for the endpoint's work in flight.
+    pub drain_grace: Duration,
+    /// Stop reading while this many bytes of output wait for the peer to read.
+    pub max_queued_bytes: usize,
+    /// Names the connection in logs (server id, peer address).
+    pub label: Arc<str>,
+}
+
+impl LinkOptions {
+    /// Defaults for `side`.
+    pub fn new(side: Side, label: impl Into<Arc<str>>) -> Self {
+        LinkOptions {
+            side,
+            batch: None,
+            keepalive: None,
+            heartbeat: None,
+            drain_grace: Duration::from_secs(75),
+            max_queued_bytes: 4 * 1024 * 1024,
+            label: label.into(),
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Our side closed it (a mailbox closed, a client gave it up).
+    Local,
+    /// The listener is shutting down.
+    Shutdown,
+    /// The peer closed the connection.
+    PeerClosed,
+    /// The peer said goodbye (MQTT DISCONNECT, socket.io `0::`).
+    PeerGoodbye,
+    /// Reading or writing failed.
+    Io(String),
+    /// The peer broke the protocol (framing, a dialect rule, a payload that is not JSON).
+    Protocol(String),
+    /// Our probe went unanswered this long.
+    NoKeepaliveAnswer(Duration),
+    /// The peer sent nothing for this long (heartbeat timeout).
+    Silent(Duration),
+}
+
+impl CloseReason {
+    fn from_wire(e: WireError) -> Self {
+        match e {
+            WireError::Io(io) => CloseReason::Io(io.to_string()),
+            other => CloseReason::Protocol(other.to_string()),
+        }
+    }
+
+    /// True when the end was orderly (ours or the peer's), not a failure.
+    pub fn is_orderly(&self) -> bool {
+        matches!(
+            self,
+            CloseReason::Local | CloseReason::Shutdown | CloseReason::PeerClosed | CloseReason::PeerGoodbye
+        )
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Local => f.write_str("closed by this side"),
+            CloseReason::Shutdown => f.write_str("shutting down"),
+            CloseReason::PeerClosed => f.write_str("the peer closed the connection"),
+            CloseReason::PeerGoodbye => f.write_str("the peer said goodbye (disconnect)"),
+            CloseReason::Io(e) => write!(f, "i/o error: {e}"),
+            CloseReason::Protocol(e) => f.write_str(e),
+            CloseReason::NoKeepaliveAnswer(d) => write!(f, "no keepalive answer within {d:?}"),
+            CloseReason::Silent(d) => write!(f, "peer silent for {d:?} (heartbeat timeout)"),
+        }
+    }
+}
+
+/// Payloads an endpoint wants sent, in order. Write one into [`Outbox::buf`] and
+/// [`Outbox::commit`] it, or [`Outbox::push`] bytes made elsewhere.
+#[derive(Default)]
+pub struct Outbox {
+    buf: BytesMut,
+    ready: Vec<Bytes>,
+}
+
+impl Outbox {
+    /// Queues a payload.
+    pub fn push(&mut self, payload: Bytes) {
+        self.ready.push(payload);
+    }
+
+    /// The buffer the next payload is written into.
+    pub fn buf(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Queues what was written into [`Outbox::buf`] since the last commit.
+    pub fn commit(&mut self) {
+        let payload = self.buf.split().freeze();
+        if self.buf.capacity() == 0 {
+            self.buf = BytesMut::new();
+        }
+        self.ready.push(payload);
+    }
+
+    /// Number of payloads queued.
+    pub fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty()
+    }
+}
+
+/// What rides on a connection: the layer above, seeing only payloads.
+pub trait Endpoint: Send + 'static {
+    /// A payload arrived. An error ends the connection (after work in flight is done).
+    fn on_payload(
+        &mut self,
+        cx: &mut Context<'_>,
+        payload: Bytes,
+        out: &mut Outbox,
+    ) -> Result<(), CloseReason>;
+    /// Makes progress on the endpoint's own work (handlers running, requests to send), queuing
+    /// payloads; `Ready(())` asks the driver to close the connection.
+    fn poll_work(&mut self, cx: &mut Context<'_>, out: &mut Outbox) -> Poll<()>;
+    /// Whether the driver may read more (false while too much is in flight).
+    fn can_read(&self) -> bool {
+        true
+    }
+    /// Whether work is in flight that a closing connection should wait for.
+    fn busy(&self) -> bool {
+        false
+    }
+    /// The connection ended.
+    fn on_close(&mut self, reason: &CloseReason);
+}
+
+/// Drives `conn` until it ends; `shutdown` (acceptors) closes it gracefully: no more reading,
+/// work in flight finished (bounded by `drain_grace`), output flushed, goodbye sent.
+pub async fn run<D: Dialect, E: Endpoint>(
+    dialect: D,
+    conn: Connection<D::Frame>,
+    endpoint: E,
+    opts: LinkOptions,
+    shutdown: Option<CancellationToken>,
+) {
+    let Connection { frames, sink, idle_timeout } = conn;
+    let probe = match opts.side {
+        Side::Client if dialect.ping().is_some() => {
+            opts.keepalive.or(dialect.default_keepalive()).map(|every| Probe { every, expect_answer: true })
+        }
+        Side::Server => opts.heartbeat.map(|h| Probe { every: h.interval, expect_answer: false }),
+        Side::Client => None,
+    };
+    let silence = match opts.side {
+        Side::Client => idle_timeout,
+        Side::Server => opts.heartbeat.map(|h| h.timeout),
+    };
+    let now = Instant::now();
+    let mut d = Driver {
+        frames,
+        sink,
+        endpoint,
+        out: Outbox::default(),
+        queue: VecDeque::new(),
+        queued_bytes: 0,
+        batch: Vec::new(),
+        batch_timer: None,
+        unflushed: false,
+        reading: true,
+        end: None,
+        dead: None,
+        probe,
+        probe_timer: probe.map(|p| Box::pin(tokio::time::sleep_until(now + p.every))),
+        ping_sent: None,
+        silence,
+        silence_timer: silence.map(|s| Box::pin(tokio::time::sleep_until(now + s))),
+        last_frame: now,
+        drain_timer: None,
+        shutdown: shutdown.map(|t| Box::pin(t.cancelled_owned())),
+        dialect,
+        opts,
+    };
+    if d.opts.side == Side::Client
+        && let Some(hello) = d.dialect.hello()
+    {
+        d.queue.push_back((hello, 0));
+    }
+    let reason = std::future::poll_fn(|cx| d.poll_drive(cx)).await;
+    d.finish(reason).await;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    every: Duration,
+    /// Client keepalive: the peer must answer; a server heartbeat is only a probe.
+    expect_answer: bool,
+}
+
+struct Driver<D: Dialect, E> {
+    dialect: D,
+    frames: FrameStream<D::Frame>,
+    sink: FrameSink<D::Frame>,
+    endpoint: E,
+    opts: LinkOptions,
+    out: Outbox,
+    /// Frames waiting for the sink, with their payload sizes.
+    queue: VecDeque<(D::Frame, usize)>,
+    queued_bytes: usize,
+    batch: Vec<Bytes>,
+    batch_timer: Option<Pin<Box<Sleep>>>,
+    unflushed: bool,
+    reading: bool,
+    /// Why reading stopped (the connection ends once work is done and output flushed).
+    end: Option<CloseReason>,
+    /// The connection is unusable: end at once.
+    dead: Option<CloseReason>,
+    probe: Option<Probe>,
+    probe_timer: Option<Pin<Box<Sleep>>>,
+    ping_sent: Option<Instant>,
+    silence: Option<Duration>,
+    silence_timer: Option<Pin<Box<Sleep>>>,
+    last_frame: Instant,
+    drain_timer: Option<Pin<Box<Sleep>>>,
+    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl<D: Dialect, E: Endpoint> Driver<D, E> {
+    fn stop_reading(&mut self, reason: CloseReason) {
+        if self.reading {
+            self.reading = false;
+            match &reason {
+                CloseReason::Protocol(_) => {
+                    tracing::warn!(conn = %self.opts.label, dialect = D::NAME, "closing connection: {reason}")
+                }
+                _ => {
+                    tracing::debug!(conn = %self.opts.label, dialect = D::NAME, "connection ending: {reason}")
+                }
+            }
+            self.end = Some(reason);
+            self.drain_timer = Some(Box::pin(tokio::time::sleep(self.opts.drain_grace)));
+        }
+    }
+
+    fn send_frame(&mut self, frame: D::Frame, size: usize) {
+        self.queued_bytes += size;
+        self.queue.push_back((frame, size));
+    }
+
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: D::Frame) {
+        match self.dialect.classify(frame, self.opts.side) {
+            Inbound::Payload(payload) => {
+                if let Err(reason) = self.endpoint.on_payload(cx, payload, &mut self.out) {
+                    self.stop_reading(reason);
+                }
+            }
+            Inbound::Ping => {
+                if let Some(pong) = self.dialect.pong() {
+                    self.send_frame(pong, 0);
+                }
+            }
+            Inbound::Pong => self.ping_sent = None,
+            Inbound::Hello => {}
+            Inbound::Bye => self.stop_reading(CloseReason::PeerGoodbye),
+            Inbound::Ignored(what) => tracing::debug!(conn = %self.opts.label, "ignoring {what}"),
+            Inbound::Invalid(why) => self.stop_reading(CloseReason::Protocol(why)),
+        }
+    }
+
+    /// Moves the endpoint's output to the batch or the send queue.
+    fn take_output(&mut self) -> bool {
+        if self.out.is_empty() {
+            return false;
+        }
+        let payloads = std::mem::take(&mut self.out.ready);
+        match self.opts.batch {
+            Some(every) => {
+                if self.batch.is_empty() {
+                    self.batch_timer = Some(Box::pin(tokio::time::sleep(every)));
+                }
+                self.batch.extend(payloads);
+            }
+            None => {
+                for p in payloads {
+                    let size = p.len();
+                    let frame = self.dialect.payload(p, self.opts.side);
+                    self.send_frame(frame, size);
+                }
+            }
+        }
+        true
+    }
+
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let joined = Bytes::from(join_batch(self.batch.iter().map(|b| &b[..])));
+        self.batch.clear();
+        self.batch_timer = None;
+        let size = joined.len();
+        let frame = self.dialect.payload(joined, self.opts.side);
+        self.send_frame(frame, size);
+    }
+
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        if let Some(t) = self.batch_timer.as_mut()
+            && t.as_mut().poll(cx).is_ready()
+        {
+            self.flush_batch();
+            progress = true;
+        }
+        if let (Some(p), Some(t)) = (self.probe, self.probe_timer.as_mut())
+            && t.as_mut().poll(cx).is_ready()
+        {
+            let now = Instant::now();
+            t.as_mut().reset(now + p.every);
+            match self.ping_sent {
+                Some(at) if p.expect_answer && now.duration_since(at) >= p.every * 2 => {
+                    self.dead = Some(CloseReason::NoKeepaliveAnswer(p.every * 2));
+                }
+                Some(_) if p.expect_answer => {}
+                _ => {
+                    if let Some(ping) = self.dialect.ping() {
+                        self.ping_sent = Some(now);
+                        self.send_frame(ping, 0);
+                    }
+                }
+            }
+            progress = true;
+        }
+        if let (Some(limit), Some(t)) = (self.silence, self.silence_timer.as_mut())
+            && t.as_mut().poll(cx).is_ready()
+        {
+            let due = self.last_frame + limit;
+            if Instant::now() >= due {
+                self.dead = Some(CloseReason::Silent(limit));
+            } else {
+                t.as_mut().reset(due);
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, CloseReason> {
+        let mut progress = false;
+        while !self.queue.is_empty() {
+            match self.sink.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let (frame, size) = self.queue.pop_front().expect("queue is not empty");
+                    self.queued_bytes -= size;
+                    self.sink.as_mut().start_send(frame).map_err(CloseReason::from_wire)?;
+                    self.unflushed = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Err(CloseReason::from_wire(e)),
+                Poll::Pending => break,
+            }
+        }
+        if self.unflushed {
+            match self.sink.as_mut().poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => return Err(CloseReason::from_wire(e)),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let mut budget = READ_BUDGET;
+        loop {
+            let mut progress = false;
+            if self.reading
+                && let Some(s) = self.shutdown.as_mut()
+                && s.as_mut().poll(cx).is_ready()
+            {
+                self.stop_reading(CloseReason::Shutdown);
+            }
+            while self.reading && self.endpoint.can_read() && self.queued_bytes < self.opts.max_queued_bytes {
+                if budget == 0 {
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+                match self.frames.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        budget -= 1;
+                        progress = true;
+                        self.last_frame = Instant::now();
+                        self.on_frame(cx, frame);
+                    }
+                    Poll::Ready(Some(Err(e))) => self.stop_reading(CloseReason::from_wire(e)),
+                    Poll::Ready(None) => self.stop_reading(CloseReason::PeerClosed),
+                    Poll::Pending => break,
+                }
+            }
+            if self.endpoint.poll_work(cx, &mut self.out).is_ready() && self.reading {
+                self.stop_reading(CloseReason::Local);
+            }
+            progress |= self.take_output();
+            if self.end.is_some() {
+                // Closing: what is batched leaves now.
+                self.flush_batch();
+            }
+            progress |= self.poll_timers(cx);
+            if let Some(dead) = self.dead.take() {
+                return Poll::Ready(dead);
+            }
+            match self.poll_write(cx) {
+                Ok(p) => progress |= p,
+                Err(reason) => return Poll::Ready(reason),
+            }
+            if let Some(end) = &self.end {
+                let drained = !self.endpoint.busy()
+                    || self.drain_timer.as_mut().is_some_and(|t| t.as_mut().poll(cx).is_ready());
+                if drained
+                    && self.queue.is_empty()
+                    && self.batch.is_empty()
+                    && self.out.is_empty()
+                    && !self.unflushed
+                {
+                    if self.endpoint.busy() {
+                        tracing::warn!(conn = %self.opts.label, "work still running after {:?}; closing anyway", self.opts.drain_grace);
+                    }
+                    return Poll::Ready(end.clone());
+                }
+            }
+            if !progress || budget == 0 {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Tells the endpoint, says goodbye where the dialect has one (socket.io 0.9's `0::`, also
+    /// in answer to the peer's), and closes the write side; bounded, as the peer may not read.
+    async fn finish(mut self, reason: CloseReason) {
+        use futures::SinkExt;
+        self.endpoint.on_close(&reason);
+        let bye = match reason {
+            CloseReason::Io(_) => None,
+            _ => self.dialect.goodbye(self.opts.side),
+        };
+        let sink = &mut self.sink;
+        let closing = async move {
+            if let Some(bye) = bye {
+                sink.feed(bye).await?;
+            }
+            sink.close().await
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), closing).await {
+            tracing::debug!(conn = %self.opts.label, "write side ended: {e}");
+        }
+    }
+}
