@@ -222,12 +222,7 @@ type Parser<T> = fn(Bytes) -> Result<Vec<Result<T, BadPackage>>, JsonError>;
 
 /// Parses one payload (single package or batch) and checks that re-encoding the parsed packages
 /// reproduces the payload byte for byte.
-fn envelope_roundtrip<T>(
-    payload: &[u8],
-    parse: Parser<T>,
-    encode: fn(&T) -> Vec<u8>,
-    label: &str,
-) -> Vec<T> {
+fn envelope_roundtrip<T>(payload: &[u8], parse: Parser<T>, encode: fn(&T) -> Vec<u8>, label: &str) -> Vec<T> {
     let text = std::str::from_utf8(payload).unwrap_or_else(|e| panic!("{label}: not UTF-8: {e}"));
     serde_json::from_str::<Value>(text).unwrap_or_else(|e| panic!("{label}: not JSON: {e}\n{text}"));
     let packages: Vec<T> = parse(Bytes::copy_from_slice(payload))

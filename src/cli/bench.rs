@@ -74,7 +74,7 @@ pub async fn run(a: BenchArgs) -> Result<(), CliError> {
             let mut lat = Vec::new();
             while issued.fetch_add(1, Ordering::Relaxed) < count && started.elapsed() < limit {
                 let t = Instant::now();
-                match client.call("bench-target", msg.clone(), Some(timeout)).await {
+                match client.call_raw("bench-target", msg.clone(), Some(timeout)).await {
                     Ok(_) => lat.push(t.elapsed().as_micros() as u64),
                     Err(_) => {
                         errors.fetch_add(1, Ordering::Relaxed);

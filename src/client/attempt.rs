@@ -27,29 +27,33 @@ impl Service<CallRequest> for Core {
 
     fn call(&mut self, req: CallRequest) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + req.timeout;
-            let work = inner.run(&req, deadline);
-            match tokio::time::timeout_at(deadline, work).await {
-                // The mailbox saw only what was left of the deadline; report the whole of it.
-                Ok(Err(ClientError::Timeout { server, route, .. })) => {
-                    Err(ClientError::Timeout { server, ms: req.timeout.as_millis(), route })
-                }
-                Ok(r) => r,
-                Err(_) => Err(ClientError::Timeout {
-                    server: match &req.target {
-                        Target::Server(id) => id.clone(),
-                        Target::Routed(_) => format!("a {} server", req.msg.server_type),
-                    },
-                    ms: req.timeout.as_millis(),
-                    route: req.msg.route(),
-                }),
-            }
-        })
+        Box::pin(async move { inner.call(req).await })
     }
 }
 
 impl Inner {
+    /// One call under its deadline: what the tower stack's innermost service does, and what a
+    /// client without layers runs directly.
+    pub(super) async fn call(&self, req: CallRequest) -> Result<Resp, ClientError> {
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        let work = self.run(&req, deadline);
+        match tokio::time::timeout_at(deadline, work).await {
+            // The mailbox saw only what was left of the deadline; report the whole of it.
+            Ok(Err(ClientError::Timeout { server, route, .. })) => {
+                Err(ClientError::Timeout { server, ms: req.timeout.as_millis(), route })
+            }
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout {
+                server: match &req.target {
+                    Target::Server(id) => id.clone(),
+                    Target::Routed(_) => format!("a {} server", req.msg.server_type),
+                },
+                ms: req.timeout.as_millis(),
+                route: req.msg.route(),
+            }),
+        }
+    }
+
     fn pick(&self, req: &CallRequest) -> Result<String, ClientError> {
         match &req.target {
             Target::Server(id) => Ok(id.clone()),

@@ -84,13 +84,15 @@ impl Inner {
 #[derive(Clone)]
 pub struct RpcClient {
     inner: Arc<Inner>,
-    service: CallService,
+    /// The tower stack, when layers were added; without layers a call skips it (no boxing).
+    service: Option<CallService>,
 }
 
 /// Builds an [`RpcClient`] with a schedule and tower layers.
 pub struct ClientBuilder {
     inner: Arc<Inner>,
     service: CallService,
+    layered: bool,
 }
 
 impl ClientBuilder {
@@ -106,12 +108,13 @@ impl ClientBuilder {
     {
         let svc = layer.layer(self.service).map_err(|e| ClientError::from_layer(e.into()));
         self.service = BoxCloneSyncService::new(svc);
+        self.layered = true;
         self
     }
 
     /// Finishes the client.
     pub fn build(self) -> RpcClient {
-        RpcClient { inner: self.inner, service: self.service }
+        RpcClient { inner: self.inner, service: self.layered.then_some(self.service) }
     }
 }
 
@@ -129,7 +132,7 @@ impl RpcClient {
     pub fn builder(opts: ClientOptions, schedule: Schedule) -> ClientBuilder {
         let inner = Arc::new(Inner { opts, table: RwLock::default(), router: Router::new(schedule) });
         let service = BoxCloneSyncService::new(attempt::Core { inner: inner.clone() });
-        ClientBuilder { inner, service }
+        ClientBuilder { inner, service, layered: false }
     }
 
     /// Adds a server (appended to its type's order), or updates its record; no connection is
@@ -232,7 +235,11 @@ impl RpcClient {
         timeout: Option<Duration>,
     ) -> Result<Resp, ClientError> {
         let timeout = timeout.unwrap_or(self.inner.opts.default_timeout);
-        self.service.clone().oneshot(CallRequest { target, msg, timeout }).await
+        let req = CallRequest { target, msg, timeout };
+        match &self.service {
+            Some(stack) => stack.clone().oneshot(req).await,
+            None => self.inner.call(req).await,
+        }
     }
 
     /// Calls waiting for a reply from `server_id` (0 when not connected).

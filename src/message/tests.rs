@@ -112,3 +112,21 @@ fn error_objects() {
 fn batch_join() {
     assert_eq!(join_batch([&b"{}"[..], &b"1"[..]]), b"[{},1]");
 }
+
+#[test]
+fn an_envelope_key_with_a_lone_surrogate_still_parses_and_args_keep_their_bytes() {
+    let text =
+        r#"{"id":4,"x\ud800":1,"msg":{"namespace":"user","service":"s","method":"m","args":["cut \ud83d"]}}"#;
+    let req = requests(text).remove(0).unwrap();
+    assert_eq!(req.id.as_str(), "4");
+    assert_eq!(req.msg.args.as_str(), r#"["cut \ud83d"]"#);
+}
+
+#[test]
+fn scalars_and_arrays_are_packages_of_the_wrong_kind() {
+    let reqs = requests("5");
+    assert!(reqs[0].as_ref().unwrap_err().reason.contains("not an object"));
+    let reqs = requests(r#"[[1], "x"]"#);
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|r| r.is_err()));
+}

@@ -27,6 +27,7 @@ mod text;
 mod write;
 
 pub use error::JsonError;
+pub(crate) use lex::{inspect as lex_inspect, sanitize as lex_sanitize};
 pub use raw::RawJson;
 pub use text::{decode_str, lossy_utf8};
 pub use write::{JsFormatter, to_string, to_vec, write_to};

@@ -10,10 +10,9 @@ use bytestring::ByteString;
 /// (the WHATWG decoder's rule, which Rust's lossy conversion follows). No copy when the bytes are
 /// valid UTF-8 already.
 pub fn lossy_utf8(bytes: Bytes) -> ByteString {
-    if std::str::from_utf8(&bytes).is_ok() {
-        ByteString::try_from(bytes).unwrap_or_default()
-    } else {
-        ByteString::from(String::from_utf8_lossy(&bytes).into_owned())
+    match ByteString::try_from(bytes.clone()) {
+        Ok(s) => s,
+        Err(_) => ByteString::from(String::from_utf8_lossy(&bytes).into_owned()),
     }
 }
 
