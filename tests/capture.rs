@@ -86,9 +86,8 @@ fn assert_every_byte_once(name: &str, recs: &[(u64, Dir, FrameRecord)], streams:
 /// record with its connection and direction, and the reassembled streams.
 fn decode_capture(name: &str, t: Transport) -> (Records, Streams) {
     let path = Path::new(CAPTURES).join(format!("{name}.jsonl"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (fixtures/captures/ is part of the repository)", path.display())
-    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (fixtures/captures/ is part of the repository)", path.display()));
     let mut decoders: HashMap<u64, ConnDecoder> = HashMap::new();
     let mut out = Vec::new();
     let mut streams = BTreeMap::new();
