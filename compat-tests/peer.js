@@ -29,6 +29,8 @@
  *   --count N                 bench: measured calls, default 20000
  *   --max-seconds S           bench: measurement time limit, default 10
  *   --warmup N                bench: warm-up calls before measuring, default 200 (same inflight)
+ *                             (bench prints one JSON line: ops_per_sec and p50_us/p99_us/p999_us of
+ *                             the measured calls that succeeded, from an HDR histogram)
  *   --keepalive MS            client keepalive period (1.0.7 mqtt mailbox ping interval); opt-in
  *                             case keepalive-idle idles for five periods
  *   --heartbeat-interval S    server, rpc04 ws only: socket.io 'heartbeat interval' (seconds)
@@ -1240,8 +1242,17 @@ async function runBench(opts) {
     return ok;
   };
 
-  // run `total` calls (or until deadline) with `inflight` outstanding; returns completed count
-  var phase = function(total, deadline) {
+  // Latency of every measured call that succeeded, in microseconds (HDR histogram: 1 us to one
+  // hour, 3 significant digits, the same as the Rust bench).
+  var hist = require('hdr-histogram-js').build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3600000000,
+    numberOfSignificantValueDigits: 3
+  });
+
+  // run `total` calls (or until deadline) with `inflight` outstanding; returns completed count.
+  // `record`: put each successful call's latency in `hist` (not during the warm-up).
+  var phase = function(total, deadline, record) {
     return new Promise(function(resolve) {
       var issued = 0;
       var completed = 0;
@@ -1251,17 +1262,20 @@ async function runBench(opts) {
         while (outstanding < inflight && issued < total && Date.now() < deadline) {
           issued++;
           outstanding++;
-          invoke('echoRemote', 'echo', [payload], guard).then(onDone);
+          invoke('echoRemote', 'echo', [payload], guard).then(onDone.bind(null, process.hrtime.bigint()));
         }
         if (outstanding === 0 && !finished) {
           finished = true;
           resolve(completed);
         }
       };
-      var onDone = function(res) {
+      var onDone = function(t0, res) {
+        var us = Number(process.hrtime.bigint() - t0) / 1000;
         outstanding--;
         completed++;
-        check(res);
+        if (check(res) && record) {
+          hist.recordValue(Math.max(0, Math.round(us)));
+        }
         pump();
       };
       pump();
@@ -1273,7 +1287,7 @@ async function runBench(opts) {
     process.exit(1);
   }, (maxSeconds + 60) * 1000 + 2 * guard);
 
-  await phase(warmup, Date.now() + Math.max(30000, guard * 2));
+  await phase(warmup, Date.now() + Math.max(30000, guard * 2), false);
   var warmErrors = errors;
   if (warmErrors) {
     log('warm-up errors: ' + warmErrors + ' (first: ' + firstError + ')');
@@ -1281,7 +1295,7 @@ async function runBench(opts) {
   errors = 0;
   firstError = null;
   var t0 = process.hrtime.bigint();
-  var calls = await phase(count, Date.now() + maxSeconds * 1000);
+  var calls = await phase(count, Date.now() + maxSeconds * 1000, true);
   var secs = Number(process.hrtime.bigint() - t0) / 1e9;
   clearTimeout(overall);
   if (errors) {
@@ -1295,6 +1309,9 @@ async function runBench(opts) {
     secs: Math.round(secs * 1e6) / 1e6,
     ops_per_sec: secs > 0 ? Math.round(calls / secs * 10) / 10 : 0,
     errors: errors,
+    p50_us: hist.totalCount ? hist.getValueAtPercentile(50) : null,
+    p99_us: hist.totalCount ? hist.getValueAtPercentile(99) : null,
+    p999_us: hist.totalCount ? hist.getValueAtPercentile(99.9) : null,
     payload: payloadLen,
     buffer: cfg.buffer,
     nodelay: cfg.nodelay

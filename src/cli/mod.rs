@@ -1,4 +1,4 @@
-//! The binary's commands: `serve`, `call`, `bench`.
+//! The binary's commands: `serve`, `call`, `bench`, `echo-server`, `route`, `capture`, `replay`.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use crate::transport::Transport;
 pub mod bench;
 pub mod call;
 pub mod capture;
+pub mod echo;
 pub mod replay;
 pub mod route;
 pub mod serve;
@@ -60,6 +61,9 @@ pub enum Command {
     Call(call::CallArgs),
     /// Measure calls per second against an acceptor (Rust or Node).
     Bench(bench::BenchArgs),
+    /// Echo u32-big-endian-length-framed messages back unchanged (the raw baseline of
+    /// `bench --raw-echo`); prints `READY {"port":N}` when listening.
+    EchoServer(echo::EchoServerArgs),
     /// Print which server pomelo's default route picks for a uid.
     Route(route::RouteArgs),
     /// Relay a dialect to a real server and record every frame, both ways, as JSON lines.
@@ -102,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(a).await,
         Command::Call(a) => call::run(a).await,
         Command::Bench(a) => bench::run(a).await,
+        Command::EchoServer(a) => echo::run_server(a).await,
         Command::Route(a) => route::run(a).await,
         Command::Capture(a) => capture::run(a).await,
         Command::Replay(a) => replay::run(a).await,
@@ -120,6 +125,11 @@ mod tests {
         assert_eq!((s.host.to_string().as_str(), s.port), ("127.0.0.1", 3333));
         assert_eq!((s.id.as_str(), s.server_type.as_str()), ("demo-server-1", "demo"));
         assert!(!s.buffer_msg);
+        assert_eq!(
+            s.max_connections,
+            crate::transport::AcceptorOptions::new(Transport::Mqtt, ([127, 0, 0, 1], 0).into())
+                .max_connections
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// Flush interval for --buffer-msg, in milliseconds.
     #[arg(long, default_value = "30", value_parser = millis, value_name = "MS")]
     pub interval: Duration,
+    /// Connections served at once; further ones wait in the kernel backlog until one closes.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_connections: usize,
     /// Admit only peers whose IP matches this regular expression (repeatable; tried against
     /// both `127.0.0.1` and `::ffff:127.0.0.1` forms). Refused peers are disconnected at once.
     #[arg(long, value_name = "REGEX")]
@@ -138,7 +141,7 @@ pub async fn run(a: ServeArgs) -> Result<(), CliError> {
 
 /// Registers SIGTERM and SIGINT handlers now (before any banner is printed, so an early
 /// signal is never lost) and resolves when one arrives.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
+pub(super) fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -166,6 +169,7 @@ fn acceptor_options(a: &ServeArgs, listen: SocketAddr) -> Result<AcceptorOptions
     opts.interval = a.interval;
     opts.max_frame = a.dialect.max_frame;
     opts.whitelist = a.whitelist.clone();
+    opts.max_connections = a.max_connections;
     Ok(opts)
 }
 
