@@ -127,7 +127,7 @@ mod tests {
         assert!(!s.buffer_msg);
         assert_eq!(
             s.max_connections,
-            crate::transport::AcceptorOptions::new(Transport::Mqtt, ([127, 0, 0, 1], 0).into())
+            crate::server::AcceptorOptions::new(Transport::Mqtt, ([127, 0, 0, 1], 0).into())
                 .max_connections
         );
     }
