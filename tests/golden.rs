@@ -26,7 +26,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use pomelo_interop::message::{
-    BadPackage, JsonError, RawJson, Request, Response, encode_request, encode_response, is_batch, join_batch,
+    JsonError, Packages, RawJson, Request, Response, encode_request, encode_response, is_batch, join_batch,
     parse_requests, parse_responses,
 };
 use pomelo_interop::wire::WireError;
@@ -218,7 +218,7 @@ where
 }
 
 /// `parse_requests` or `parse_responses`.
-type Parser<T> = fn(Bytes) -> Result<Vec<Result<T, BadPackage>>, JsonError>;
+type Parser<T> = fn(Bytes) -> Result<Packages<T>, JsonError>;
 
 /// Parses one payload (single package or batch) and checks that re-encoding the parsed packages
 /// reproduces the payload byte for byte.

@@ -82,6 +82,18 @@ pub(crate) struct Stats {
     pub(crate) hist: Histogram<u64>,
     pub(crate) errors: u64,
     pub(crate) secs: f64,
+    /// CPU time this process used while measuring (user + system), when the OS tells.
+    pub(crate) cpu_secs: Option<f64>,
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux).
+pub(crate) fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// An empty latency histogram: 1 µs to one hour, 3 significant digits.
@@ -111,6 +123,7 @@ impl Stats {
             "p50_us": pct(0.5),
             "p99_us": pct(0.99),
             "p999_us": pct(0.999),
+            "cpu_us_per_call": self.cpu_secs.filter(|_| calls > 0).map(|c| (c * 1e6 / calls as f64 * 100.0).round() / 100.0),
         });
         let Value::Object(m) = v else { unreachable!("json! of an object") };
         m
@@ -252,15 +265,25 @@ async fn measure_rpc(
     let issued = Arc::new(AtomicU64::new(0));
     let line = ProgressLine::start(progress, calls_line(a.count));
     let done = line.counter();
+    let cpu0 = process_cpu_secs();
     let started = Instant::now();
     let limit = Duration::from_secs_f64(a.max_seconds);
+    // The time limit as a flag a timer sets, so that workers read no clock for it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
     let mut workers = Vec::new();
     for _ in 0..a.inflight.max(1) {
         let (client, msg, issued, done) = (client.clone(), msg.clone(), issued.clone(), done.clone());
-        let (hist, errors) = (hist.clone(), errors.clone());
+        let (hist, errors, stop) = (hist.clone(), errors.clone(), stop.clone());
         let (count, timeout) = (a.count, a.timeout);
         workers.push(tokio::spawn(async move {
-            while issued.fetch_add(1, Ordering::Relaxed) < count && started.elapsed() < limit {
+            while issued.fetch_add(1, Ordering::Relaxed) < count && !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 match client.call_raw(target, msg.clone(), Some(timeout)).await {
                     Ok(_) => {
@@ -282,12 +305,14 @@ async fn measure_rpc(
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    timer.abort();
     line.finish().await;
     if let Some(e) = failure {
         return Err(e);
     }
     let hist = std::mem::replace(&mut *hist.lock().unwrap_or_else(|e| e.into_inner()), new_histogram());
-    Ok(Stats { hist, errors: errors.load(Ordering::Relaxed), secs })
+    let cpu_secs = process_cpu_secs().zip(cpu0).map(|(b, a)| b - a);
+    Ok(Stats { hist, errors: errors.load(Ordering::Relaxed), secs, cpu_secs })
 }
 
 /// The idle connections, kept open until the bench on the fresh one is done, and what they
@@ -405,7 +430,7 @@ mod tests {
         for v in 1..=1000 {
             hist.record(v).unwrap();
         }
-        let stats = Stats { hist, errors: 2, secs: 0.5 };
+        let stats = Stats { hist, errors: 2, secs: 0.5, cpu_secs: None };
         let f = stats.fields("rust", "tcp", 10);
         let keys: Vec<&str> = f.keys().map(String::as_str).collect();
         assert_eq!(
@@ -420,7 +445,8 @@ mod tests {
                 "errors",
                 "p50_us",
                 "p99_us",
-                "p999_us"
+                "p999_us",
+                "cpu_us_per_call"
             ]
         );
         assert_eq!((f["calls"].as_u64(), f["ops_per_sec"].as_f64()), (Some(1000), Some(2000.0)));
@@ -428,7 +454,7 @@ mod tests {
             (f["p50_us"].as_u64(), f["p99_us"].as_u64(), f["p999_us"].as_u64()),
             (Some(500), Some(990), Some(999))
         );
-        let empty = Stats { hist: new_histogram(), errors: 0, secs: 1.0 };
+        let empty = Stats { hist: new_histogram(), errors: 0, secs: 1.0, cpu_secs: None };
         assert!(empty.fields("rust", "tcp", 1)["p99_us"].is_null());
     }
 

@@ -176,6 +176,7 @@ pub(crate) async fn measure(mut stream: TcpStream, load: &EchoLoad<'_>) -> Resul
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(inflight);
     let mut out: Vec<u8> = Vec::with_capacity(f.len() * inflight);
     let mut buf = BytesMut::with_capacity((f.len() * inflight).max(64 * 1024));
+    let cpu0 = super::bench::process_cpu_secs();
     let started = Instant::now();
     let mut issued = 0u64;
     let mut answered = 0u64;
@@ -229,7 +230,8 @@ pub(crate) async fn measure(mut stream: TcpStream, load: &EchoLoad<'_>) -> Resul
             timed(load.timeout, "write", stream.write_all(&out)).await?;
         }
     }
-    Ok(Stats { hist, errors, secs: started.elapsed().as_secs_f64() })
+    let cpu_secs = super::bench::process_cpu_secs().zip(cpu0).map(|(b, a)| b - a);
+    Ok(Stats { hist, errors, secs: started.elapsed().as_secs_f64(), cpu_secs })
 }
 
 #[cfg(test)]

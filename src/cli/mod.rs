@@ -47,9 +47,24 @@ impl CliError {
 #[derive(Debug, Parser)]
 #[command(name = "pomelo-interop", version, about, long_about = None)]
 pub struct Cli {
+    /// Runtime worker threads: 1 runs everything on one thread (no hand-off between threads
+    /// on the path of a call), 0 one per core. Default: one per core for `serve` and
+    /// `echo-server`, 1 for the client commands (`call`, `bench`, `replay`, …).
+    #[arg(long, global = true, env = "POMELO_INTEROP_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The worker threads the runtime should have (see `--threads`).
+    pub fn worker_threads(&self) -> usize {
+        self.threads.unwrap_or(match self.command {
+            Command::Serve(_) | Command::EchoServer(_) => 0,
+            _ => 1,
+        })
+    }
 }
 
 /// Subcommands.
@@ -127,8 +142,7 @@ mod tests {
         assert!(!s.buffer_msg);
         assert_eq!(
             s.max_connections,
-            crate::server::AcceptorOptions::new(Transport::Mqtt, ([127, 0, 0, 1], 0).into())
-                .max_connections
+            crate::server::AcceptorOptions::new(Transport::Mqtt, ([127, 0, 0, 1], 0).into()).max_connections
         );
     }
 

@@ -27,43 +27,40 @@ impl Service<CallRequest> for Core {
 
     fn call(&mut self, req: CallRequest) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { inner.call(req).await })
+        Box::pin(async move { inner.call(&req.target, &req.msg, req.timeout).await })
     }
 }
 
 impl Inner {
     /// One call under its deadline: what the tower stack's innermost service does, and what a
-    /// client without layers runs directly.
-    pub(super) async fn call(&self, req: CallRequest) -> Result<Resp, ClientError> {
-        let deadline = tokio::time::Instant::now() + req.timeout;
-        let work = self.run(&req, deadline);
-        match tokio::time::timeout_at(deadline, work).await {
-            // The mailbox saw only what was left of the deadline; report the whole of it.
-            Ok(Err(ClientError::Timeout { server, route, .. })) => {
-                Err(ClientError::Timeout { server, ms: req.timeout.as_millis(), route })
-            }
+    /// client without layers runs directly. One timer covers routing, connecting, retries,
+    /// sending and waiting.
+    pub(super) async fn call(
+        &self,
+        target: &Target,
+        msg: &RpcMsg,
+        timeout: Duration,
+    ) -> Result<Resp, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let first = self.pick(target, msg)?;
+        match tokio::time::timeout_at(deadline, self.run(first.clone(), msg, deadline)).await {
             Ok(r) => r,
-            Err(_) => Err(ClientError::Timeout {
-                server: match &req.target {
-                    Target::Server(id) => id.clone(),
-                    Target::Routed(_) => format!("a {} server", req.msg.server_type),
-                },
-                ms: req.timeout.as_millis(),
-                route: req.msg.route(),
-            }),
+            Err(_) => {
+                Err(ClientError::Timeout { server: first, ms: timeout.as_millis(), route: msg.route() })
+            }
         }
     }
 
-    fn pick(&self, req: &CallRequest) -> Result<String, ClientError> {
-        match &req.target {
+    fn pick(&self, target: &Target, msg: &RpcMsg) -> Result<String, ClientError> {
+        match target {
             Target::Server(id) => Ok(id.clone()),
             Target::Routed(param) => {
-                let servers = self.servers_of(&req.msg.server_type);
+                let servers = self.servers_of(&msg.server_type);
                 let ctx = RouteContext {
-                    server_type: &req.msg.server_type,
+                    server_type: &msg.server_type,
                     servers: &servers,
                     route_param: param.as_ref(),
-                    msg: &req.msg,
+                    msg,
                 };
                 Ok(self.router.pick(&ctx)?)
             }
@@ -81,62 +78,58 @@ impl Inner {
         self.router.started(id);
         let _done = Finished(&self.router, id);
         let mailbox = station.mailbox(&self.opts.mailbox, self.opts.pending_size, self.opts.backoff).await?;
-        let left =
-            deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(1));
-        mailbox.call(msg.clone(), left).await
+        let _ = deadline;
+        mailbox.send_and_wait(msg).await
     }
 
-    pub(super) async fn run(
+    async fn run(
         &self,
-        req: &CallRequest,
+        first: String,
+        msg: &RpcMsg,
         deadline: tokio::time::Instant,
     ) -> Result<Resp, ClientError> {
-        let first = self.pick(req)?;
         match self.opts.fail_mode {
-            FailMode::Failfast => self.attempt(&first, &req.msg, deadline).await,
-            FailMode::Failover => self.failover(req, first, deadline).await,
-            FailMode::Failback => self.failback(req, first, deadline).await,
-            FailMode::Failsafe => self.failsafe(req, first, deadline).await,
+            FailMode::Failfast => self.attempt(&first, msg, deadline).await,
+            FailMode::Failover => self.failover(msg, first, deadline).await,
+            FailMode::Failback => self.failback(msg, first, deadline).await,
+            FailMode::Failsafe => self.failsafe(msg, first, deadline).await,
         }
     }
 
     /// The next server of the type (table order) when the request was not delivered.
     async fn failover(
         &self,
-        req: &CallRequest,
+        msg: &RpcMsg,
         first: String,
         deadline: tokio::time::Instant,
     ) -> Result<Resp, ClientError> {
         let mut tried = vec![first.clone()];
-        let mut result = self.attempt(&first, &req.msg, deadline).await;
+        let mut result = self.attempt(&first, msg, deadline).await;
         loop {
             match &result {
                 Err(e) if e.not_delivered() => {}
                 _ => return result,
             }
-            let next = self
-                .servers_of(&req.msg.server_type)
-                .into_iter()
-                .map(|s| s.id)
-                .find(|id| !tried.contains(id));
+            let next =
+                self.servers_of(&msg.server_type).into_iter().map(|s| s.id).find(|id| !tried.contains(id));
             let Some(next) = next else {
                 let last = Box::new(result.expect_err("loop continues only on errors"));
-                return Err(ClientError::AllFailed { server_type: req.msg.server_type.to_string(), last });
+                return Err(ClientError::AllFailed { server_type: msg.server_type.to_string(), last });
             };
             tracing::debug!(from = %tried.last().unwrap_or(&first), to = %next, "failover");
             tried.push(next.clone());
-            result = self.attempt(&next, &req.msg, deadline).await;
+            result = self.attempt(&next, msg, deadline).await;
         }
     }
 
     /// The same server again once it may be reconnected, when the request was not delivered.
     async fn failback(
         &self,
-        req: &CallRequest,
+        msg: &RpcMsg,
         first: String,
         deadline: tokio::time::Instant,
     ) -> Result<Resp, ClientError> {
-        let mut result = self.attempt(&first, &req.msg, deadline).await;
+        let mut result = self.attempt(&first, msg, deadline).await;
         for _ in 0..self.opts.retries {
             match &result {
                 Err(e)
@@ -151,7 +144,7 @@ impl Inner {
             if let Some(at) = wait_until {
                 tokio::time::sleep_until(at.min(deadline)).await;
             }
-            result = self.attempt(&first, &req.msg, deadline).await;
+            result = self.attempt(&first, msg, deadline).await;
         }
         result
     }
@@ -159,11 +152,11 @@ impl Inner {
     /// Any failure that is not a reply is retried, `retry_delay` × attempt apart.
     async fn failsafe(
         &self,
-        req: &CallRequest,
+        msg: &RpcMsg,
         first: String,
         deadline: tokio::time::Instant,
     ) -> Result<Resp, ClientError> {
-        let mut result = self.attempt(&first, &req.msg, deadline).await;
+        let mut result = self.attempt(&first, msg, deadline).await;
         for attempt in 1..=self.opts.retries {
             match &result {
                 Err(ClientError::Removed(_) | ClientError::UnknownServer(_) | ClientError::Route(_))
@@ -173,7 +166,7 @@ impl Inner {
                 Err(_) => {}
             }
             tokio::time::sleep(self.opts.retry_delay * attempt).await;
-            result = self.attempt(&first, &req.msg, deadline).await;
+            result = self.attempt(&first, msg, deadline).await;
         }
         result
     }

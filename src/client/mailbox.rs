@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::ClientError;
 use super::options::MailboxOptions;
 use super::pending::PendingTable;
-use crate::message::{self, Request, Resp, RpcMsg};
+use crate::message::{self, Resp, RpcMsg};
 use crate::transport::{
     self, CloseReason, ConnectOptions, Endpoint, LinkOptions, Outbox, Side, Transport, TransportError,
 };
@@ -105,27 +104,31 @@ impl Mailbox {
     /// Sends one request and waits for its `resp` array, at most `timeout`.
     pub async fn call(&self, msg: RpcMsg, timeout: Duration) -> Result<Resp, ClientError> {
         let shared = &self.inner.shared;
+        match tokio::time::timeout(timeout, self.send_and_wait(&msg)).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout {
+                server: shared.server_id.clone(),
+                ms: timeout.as_millis(),
+                route: msg.route(),
+            }),
+        }
+    }
+
+    /// Sends one request and waits for its reply with no deadline of its own (the caller's
+    /// deadline covers it; dropping the future forgets the call).
+    pub(crate) async fn send_and_wait(&self, msg: &RpcMsg) -> Result<Resp, ClientError> {
+        let shared = &self.inner.shared;
         let (id, rx) =
             shared.pending.lock().expect("pending lock").register().map_err(|r| shared.closed_error(r))?;
         let guard = Forget { shared, id };
-        let deadline = Instant::now() + timeout;
-        let timed_out = |msg: &RpcMsg| ClientError::Timeout {
-            server: shared.server_id.clone(),
-            ms: timeout.as_millis(),
-            route: msg.route(),
-        };
-        let mut buf = BytesMut::with_capacity(msg.args.as_str().len() + 128);
-        let req = Request::new(id, msg);
-        message::write_request(&mut buf, &req);
-        match tokio::time::timeout_at(deadline, self.inner.tx.send(buf.freeze())).await {
-            Err(_) => return Err(timed_out(&req.msg)),
-            Ok(Err(_)) => return Err(shared.closed_error(shared.close_reason())),
-            Ok(Ok(())) => {}
+        let mut buf = BytesMut::new();
+        message::write_call(&mut buf, id, msg);
+        if self.inner.tx.send(buf.freeze()).await.is_err() {
+            return Err(shared.closed_error(shared.close_reason()));
         }
-        let result = match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(shared.closed_error(shared.close_reason())),
-            Err(_) => Err(timed_out(&req.msg)),
+        let result = match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(shared.closed_error(shared.close_reason())),
         };
         drop(guard);
         result

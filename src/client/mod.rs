@@ -235,10 +235,9 @@ impl RpcClient {
         timeout: Option<Duration>,
     ) -> Result<Resp, ClientError> {
         let timeout = timeout.unwrap_or(self.inner.opts.default_timeout);
-        let req = CallRequest { target, msg, timeout };
         match &self.service {
-            Some(stack) => stack.clone().oneshot(req).await,
-            None => self.inner.call(req).await,
+            Some(stack) => stack.clone().oneshot(CallRequest { target, msg, timeout }).await,
+            None => self.inner.call(&target, &msg, timeout).await,
         }
     }
 

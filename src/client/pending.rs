@@ -1,7 +1,7 @@
 //! The table of calls a mailbox has sent and not yet seen answered: a plain struct with no
 //! sockets and no clock, so every completion path can be tested directly.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use tokio::sync::oneshot;
 
@@ -16,7 +16,7 @@ pub type CallResult = Result<Resp, ClientError>;
 #[derive(Debug, Default)]
 pub struct PendingTable {
     next_id: u64,
-    waiting: HashMap<u64, oneshot::Sender<CallResult>>,
+    waiting: FxHashMap<u64, oneshot::Sender<CallResult>>,
     closed: Option<CloseReason>,
 }
 

@@ -1,7 +1,9 @@
 //! The client's server table: one station per server id, and per server type the ids in the
 //! order they arrived (pomelo's routing depends on that order).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use super::ServerInfo;

@@ -23,7 +23,14 @@ fn string(out: &mut BytesMut, first: bool, key: &str, text: &str) {
     out.extend_from_slice(b"\"");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
-    out.extend_from_slice(&crate::wire::json::to_vec(text));
+    // Route names almost never need escaping: copy them as they are when nothing does.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(b"\"");
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\"");
+    } else {
+        out.extend_from_slice(&crate::wire::json::to_vec(text));
+    }
 }
 
 fn write_msg(out: &mut BytesMut, msg: &RpcMsg) {
@@ -52,6 +59,16 @@ pub fn write_request(out: &mut BytesMut, req: &Request) {
     field(out, first, "id", req.id.as_bytes());
     out.extend_from_slice(b",\"msg\":");
     write_msg(out, &req.msg);
+    out.extend_from_slice(b"}");
+}
+
+/// Appends `{"id":<id>,"msg":…}` for a numeric id, as a mailbox sends it (no trace fields).
+pub fn write_call(out: &mut BytesMut, id: u64, msg: &RpcMsg) {
+    out.reserve(msg.args.as_str().len() + msg.service.len() + msg.method.len() + 96);
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    out.extend_from_slice(b",\"msg\":");
+    write_msg(out, msg);
     out.extend_from_slice(b"}");
 }
 

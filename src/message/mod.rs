@@ -14,9 +14,9 @@ mod node_error;
 mod parse;
 
 pub use array::{Args, JsonArray, Resp};
-pub use encode::{encode_request, encode_response, join_batch, write_request, write_response};
+pub use encode::{encode_request, encode_response, join_batch, write_call, write_request, write_response};
 pub use node_error::{NodeError, error_message};
-pub use parse::{BadPackage, is_batch, parse_requests, parse_responses};
+pub use parse::{BadPackage, Packages, is_batch, parse_requests, parse_responses};
 
 pub use crate::wire::json::{JsonError, RawJson};
 
@@ -108,7 +108,8 @@ pub struct Request {
 impl Request {
     /// A request with a numeric id and no trace fields.
     pub fn new(id: u64, msg: RpcMsg) -> Self {
-        Request { trace: Trace::default(), id: RawJson::from_value(&id), msg }
+        let id = RawJson::trusted(itoa::Buffer::new().format(id).to_owned().into());
+        Request { trace: Trace::default(), id, msg }
     }
 }
 

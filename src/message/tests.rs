@@ -3,7 +3,7 @@ use serde_json::json;
 
 use super::*;
 
-fn requests(text: &str) -> Vec<Result<Request, BadPackage>> {
+fn requests(text: &str) -> Packages<Request> {
     parse_requests(Bytes::copy_from_slice(text.as_bytes())).unwrap()
 }
 

@@ -1,7 +1,7 @@
 //! The service table (namespace → service → method → handler) and the [`Dispatcher`] that
 //! routes a request through it, answering with pomelo's own texts when a route does not exist.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::future::Future;
 use std::sync::Arc;
 

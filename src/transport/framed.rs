@@ -3,9 +3,9 @@
 //! Written here instead of using tokio-util's `FramedRead`/`FramedWrite` (whose codecs we keep)
 //! for two things they cannot do: buffers exist only while bytes are in them, so an idle
 //! connection holds no buffer at all (10,000 idle mailboxes on one acceptor must cost a few KiB
-//! each), and every read re-arms TCP_QUICKACK, so a Node peer that writes a frame in several
-//! small pieces without TCP_NODELAY (pomelo-rpc 1.0.7's MQTT mailbox) is not held back by our
-//! delayed ACK.
+//! each), and a read that leaves part of a frame waiting re-arms TCP_QUICKACK, so a Node peer
+//! that writes a frame in several small pieces without TCP_NODELAY (pomelo-rpc 1.0.7's MQTT
+//! mailbox) is not held back by our delayed ACK.
 
 use std::io;
 use std::pin::Pin;
@@ -19,10 +19,14 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::wire::WireError;
 
-/// Bytes asked of the kernel per read.
+/// Bytes asked of the kernel per read at first; doubled while reads fill it, up to the max.
 const READ_CHUNK: usize = 16 * 1024;
+/// The largest read.
+const READ_CHUNK_MAX: usize = 256 * 1024;
 /// A sink stops accepting frames once this much is buffered, until it has written some.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// What a sink allocates when it starts buffering (it holds nothing once all is written).
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Frames decoded from the read half of a TCP stream.
 pub(crate) struct FrameReader<C> {
@@ -30,11 +34,15 @@ pub(crate) struct FrameReader<C> {
     codec: C,
     buf: BytesMut,
     eof: bool,
+    /// The last read drained the socket and left part of a frame in the buffer.
+    partial: bool,
+    /// Bytes asked of the kernel per read (grows while reads fill it).
+    chunk: usize,
 }
 
 impl<C> FrameReader<C> {
     pub(crate) fn new(io: OwnedReadHalf, codec: C) -> Self {
-        FrameReader { io, codec, buf: BytesMut::new(), eof: false }
+        FrameReader { io, codec, buf: BytesMut::new(), eof: false, partial: false, chunk: READ_CHUNK }
     }
 }
 
@@ -46,6 +54,13 @@ impl<C: Decoder<Error = WireError> + Unpin> Stream for FrameReader<C> {
         loop {
             if !this.buf.is_empty() {
                 match this.codec.decode(&mut this.buf) {
+                    Ok(None) if std::mem::take(&mut this.partial) => {
+                        // Part of a frame is here and the rest is not: a peer that writes a
+                        // frame in pieces without TCP_NODELAY waits for our ACK before sending
+                        // the rest, so ACK now instead of after the delayed-ACK timer.
+                        #[cfg(target_os = "linux")]
+                        let _ = this.io.as_ref().set_quickack(true);
+                    }
                     Ok(Some(frame)) => {
                         if this.buf.is_empty() {
                             // Frames already handed out keep their own part of the allocation.
@@ -72,22 +87,30 @@ impl<C: Decoder<Error = WireError> + Unpin> Stream for FrameReader<C> {
                     msg,
                 )))));
             }
-            let stream = this.io.as_ref();
-            if let Err(e) = ready!(stream.poll_read_ready(cx)) {
-                this.eof = true;
-                return Poll::Ready(Some(Err(WireError::Io(e))));
-            }
-            if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
-                this.buf.reserve(READ_CHUNK);
-            }
-            match stream.try_read_buf(&mut this.buf) {
-                Ok(0) => this.eof = true,
-                Ok(_) => {
-                    #[cfg(target_os = "linux")]
-                    let _ = stream.set_quickack(true);
+            if this.buf.is_empty() {
+                // No buffer while nothing is there to read: an idle connection holds none.
+                if let Err(e) = ready!(this.io.as_ref().poll_read_ready(cx)) {
+                    this.eof = true;
+                    return Poll::Ready(Some(Err(WireError::Io(e))));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
+            }
+            if this.buf.capacity() - this.buf.len() < this.chunk / 2 {
+                this.buf.reserve(this.chunk);
+            }
+            let room = this.buf.capacity() - this.buf.len();
+            // Through AsyncRead rather than try_read: a read that does not fill the buffer tells
+            // tokio the socket is drained, so no extra read that would only return EAGAIN.
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
+                Poll::Pending => {
+                    if this.buf.is_empty() {
+                        this.buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => this.eof = true,
+                Poll::Ready(Ok(n)) if n == room => this.chunk = (this.chunk * 2).min(READ_CHUNK_MAX),
+                Poll::Ready(Ok(_)) => this.partial = true,
+                Poll::Ready(Err(e)) => {
                     this.eof = true;
                     this.buf = BytesMut::new();
                     return Poll::Ready(Some(Err(WireError::Io(e))));
@@ -135,6 +158,10 @@ impl<C: Encoder<F, Error = WireError> + Unpin, F> Sink<F> for FrameWriter<C> {
 
     fn start_send(self: Pin<&mut Self>, frame: F) -> Result<(), WireError> {
         let this = self.get_mut();
+        if this.buf.capacity() == 0 {
+            // One allocation for a round of frames instead of growing from nothing.
+            this.buf.reserve(WRITE_CHUNK);
+        }
         this.codec.encode(frame, &mut this.buf)
     }
 

@@ -21,8 +21,13 @@ use super::dialect::{Connection, Dialect, FrameSink, FrameStream, Inbound, Side}
 use crate::message::join_batch;
 use crate::wire::WireError;
 
-/// Frames read in one poll before the driver lets other tasks run.
-const READ_BUDGET: usize = 128;
+/// What one poll reads before it sends what it has and lets other tasks run: with many calls in
+/// flight, answering in slices of about this size lets the peer work on the first answers while
+/// this side works on the rest (measured on loopback with 1 KB calls: 32 KB per slice ran 1.5×
+/// to 2× faster than whole batches of 100 calls, and faster than 16 KB or 64 KB slices).
+const READ_BUDGET_BYTES: usize = 32 * 1024;
+/// At most this many frames per poll, whatever their size.
+const READ_BUDGET_FRAMES: usize = 256;
 
 /// Server-driven heartbeat (socket.io 0.9): probe every `interval`, drop a peer silent for
 /// `timeout`.
@@ -270,6 +275,7 @@ struct Driver<D: Dialect, E> {
     ping_sent: Option<Instant>,
     silence: Option<Duration>,
     silence_timer: Option<Pin<Box<Sleep>>>,
+    /// When a frame last arrived (taken once per poll that read any).
     last_frame: Instant,
     drain_timer: Option<Pin<Box<Sleep>>>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
@@ -297,12 +303,15 @@ impl<D: Dialect, E: Endpoint> Driver<D, E> {
         self.queue.push_back((frame, size));
     }
 
-    fn on_frame(&mut self, cx: &mut Context<'_>, frame: D::Frame) {
+    /// Handles one received frame; returns the payload bytes it carried.
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: D::Frame) -> usize {
         match self.dialect.classify(frame, self.opts.side) {
             Inbound::Payload(payload) => {
+                let size = payload.len();
                 if let Err(reason) = self.endpoint.on_payload(cx, payload, &mut self.out) {
                     self.stop_reading(reason);
                 }
+                return size;
             }
             Inbound::Ping => {
                 if let Some(pong) = self.dialect.pong() {
@@ -315,6 +324,7 @@ impl<D: Dialect, E: Endpoint> Driver<D, E> {
             Inbound::Ignored(what) => tracing::debug!(conn = %self.opts.label, "ignoring {what}"),
             Inbound::Invalid(why) => self.stop_reading(CloseReason::Protocol(why)),
         }
+        0
     }
 
     /// Moves the endpoint's output to the batch or the send queue.
@@ -322,19 +332,19 @@ impl<D: Dialect, E: Endpoint> Driver<D, E> {
         if self.out.is_empty() {
             return false;
         }
-        let payloads = std::mem::take(&mut self.out.ready);
         match self.opts.batch {
             Some(every) => {
                 if self.batch.is_empty() {
                     self.batch_timer = Some(Box::pin(tokio::time::sleep(every)));
                 }
-                self.batch.extend(payloads);
+                self.batch.append(&mut self.out.ready);
             }
             None => {
-                for p in payloads {
+                for p in self.out.ready.drain(..) {
                     let size = p.len();
                     let frame = self.dialect.payload(p, self.opts.side);
-                    self.send_frame(frame, size);
+                    self.queued_bytes += size;
+                    self.queue.push_back((frame, size));
                 }
             }
         }
@@ -420,7 +430,8 @@ impl<D: Dialect, E: Endpoint> Driver<D, E> {
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        let mut budget = READ_BUDGET;
+        let (mut frames, mut bytes) = (READ_BUDGET_FRAMES, READ_BUDGET_BYTES);
+        let mut stamped = false;
         loop {
             let mut progress = false;
             if self.reading
@@ -430,21 +441,24 @@ impl<D: Dialect, E: Endpoint> Driver<D, E> {
                 self.stop_reading(CloseReason::Shutdown);
             }
             while self.reading && self.endpoint.can_read() && self.queued_bytes < self.opts.max_queued_bytes {
-                if budget == 0 {
+                if frames == 0 || bytes == 0 {
                     cx.waker().wake_by_ref();
                     break;
                 }
                 match self.frames.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
-                        budget -= 1;
                         progress = true;
-                        self.last_frame = Instant::now();
-                        self.on_frame(cx, frame);
+                        frames -= 1;
+                        bytes = bytes.saturating_sub(self.on_frame(cx, frame));
                     }
                     Poll::Ready(Some(Err(e))) => self.stop_reading(CloseReason::from_wire(e)),
                     Poll::Ready(None) => self.stop_reading(CloseReason::PeerClosed),
                     Poll::Pending => break,
                 }
+            }
+            if !stamped && frames < READ_BUDGET_FRAMES && self.silence.is_some() {
+                stamped = true;
+                self.last_frame = Instant::now();
             }
             if self.endpoint.poll_work(cx, &mut self.out).is_ready() && self.reading {
                 self.stop_reading(CloseReason::Local);
@@ -477,7 +491,7 @@ impl<D: Dialect, E: Endpoint> Driver<D, E> {
                     return Poll::Ready(end.clone());
                 }
             }
-            if !progress || budget == 0 {
+            if !progress || frames == 0 || bytes == 0 {
                 return Poll::Pending;
             }
         }

@@ -7,6 +7,9 @@ pub enum JsonError {
     /// Not JSON as Node's `JSON.parse` accepts it.
     #[error("not JSON: {0}")]
     Syntax(serde_json::Error),
+    /// Not JSON as Node's `JSON.parse` accepts it (found by the envelope scanner).
+    #[error("not JSON: {0}")]
+    Scan(#[from] super::scan::ScanError),
     /// Valid JSON, but nested deeper than the tree limit.
     #[error("JSON nested {depth} deep exceeds the limit of {limit} levels for a decoded value")]
     TooDeep {

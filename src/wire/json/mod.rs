@@ -23,12 +23,14 @@
 mod error;
 mod lex;
 mod raw;
+mod scan;
 mod text;
 mod write;
 
 pub use error::JsonError;
-pub(crate) use lex::{inspect as lex_inspect, sanitize as lex_sanitize};
 pub use raw::RawJson;
+pub use scan::ScanError;
+pub(crate) use scan::{Scanner, Span, StrToken};
 pub use text::{decode_str, lossy_utf8};
 pub use write::{JsFormatter, to_string, to_vec, write_to};
 

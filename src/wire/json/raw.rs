@@ -5,10 +5,11 @@ use std::fmt;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+use super::scan::{self, Scanner};
 use super::text::{decode_str, lossy_utf8};
 use super::{JsonError, MAX_TREE_DEPTH, lex};
 
@@ -30,8 +31,8 @@ impl RawJson {
 
     /// Validates text that is already UTF-8.
     pub fn from_text(text: ByteString) -> Result<RawJson, JsonError> {
-        let raw: &RawValue = serde_json::from_str(&text).map_err(JsonError::Syntax)?;
-        Ok(RawJson(text.slice_ref(raw.get())))
+        let span = scan::validate(&text)?;
+        Ok(RawJson(text.slice_ref(&text[span])))
     }
 
     /// Serializes a value the Rust side built (JavaScript number format).
@@ -105,8 +106,13 @@ impl RawJson {
         if !self.is_array() {
             return Err(self.kind_error("an array"));
         }
-        let parts: Vec<&RawValue> = serde_json::from_str(self.as_str()).map_err(JsonError::Syntax)?;
-        Ok(parts.into_iter().map(|p| self.sub(p.get())).collect())
+        let text = self.as_str();
+        let mut out = Vec::new();
+        Scanner::new(text).array(|s| {
+            out.push(self.sub(&text[s.value()?]));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// The members of an object in text order (a repeated key appears twice; Node keeps the
@@ -126,25 +132,19 @@ impl RawJson {
             return Err(self.kind_error("an object"));
         }
         let text = self.as_str();
-        let mut attempt = |t: &str| -> Result<S, serde_json::Error> {
-            let base = t.as_ptr() as usize;
-            let mut state = init();
-            let mut visit = |k: &str, v: &RawValue| {
-                let at = v.get().as_ptr() as usize - base;
-                f(&mut state, k, self.sub(&text[at..at + v.get().len()]));
+        let mut state = init();
+        Scanner::new(text).object(|s, k| {
+            let token = &text[k.span.clone()];
+            let key = if k.escaped {
+                decode_str(token).unwrap_or_default()
+            } else {
+                token[1..token.len() - 1].into()
             };
-            let mut de = serde_json::Deserializer::from_str(t);
-            MemberSeed(&mut visit).deserialize(&mut de)?;
-            de.end()?;
-            Ok(state)
-        };
-        // A key holding a lone surrogate is the one thing serde_json decodes here; the sanitized
-        // text has the same length, so its offsets are the original's.
-        match attempt(text) {
-            Ok(s) => Ok(s),
-            Err(e) if !lex::inspect(text).lone_surrogates => Err(JsonError::Syntax(e)),
-            Err(_) => attempt(&lex::sanitize(text)).map_err(JsonError::Syntax),
-        }
+            let value = self.sub(&text[s.value()?]);
+            f(&mut state, &key, value);
+            Ok(())
+        })?;
+        Ok(state)
     }
 
     /// The value as a tree: lone surrogates as U+FFFD, numbers past f64 as `null`; refused when
@@ -182,52 +182,6 @@ fn deep_from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error
     let value = T::deserialize(serde_stacker::Deserializer::new(&mut de))?;
     de.end()?;
     Ok(value)
-}
-
-/// An object key, borrowed when it has no escape.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Visits an object's members as (key, borrowed raw value).
-struct MemberSeed<'f, F>(&'f mut F);
-
-impl<'de, F: FnMut(&str, &'de RawValue)> DeserializeSeed<'de> for MemberSeed<'_, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, F: FnMut(&str, &'de RawValue)> Visitor<'de> for MemberSeed<'_, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(Key(k)) = map.next_key()? {
-            let v: &'de RawValue = map.next_value()?;
-            (self.0)(&k, v);
-        }
-        Ok(())
-    }
 }
 
 impl fmt::Display for RawJson {
