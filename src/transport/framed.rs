@@ -28,6 +28,43 @@ const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// What a sink allocates when it starts buffering (it holds nothing once all is written).
 const WRITE_CHUNK: usize = 64 * 1024;
 
+/// Buffers a thread's connections have finished with, reused by the next one that needs one: an
+/// idle connection holds no buffer, and a busy one does not allocate a new one every round.
+mod spare {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+
+    /// Buffers kept per thread, and the largest kept.
+    const KEEP: usize = 16;
+    const KEEP_MAX_CAPACITY: usize = 512 * 1024;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty buffer with room for at least `min` bytes.
+    pub(super) fn take(min: usize) -> BytesMut {
+        let mut buf = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        buf.reserve(min);
+        buf
+    }
+
+    /// Hands back an empty buffer (its allocation is reused once nothing else refers to it).
+    pub(super) fn give(mut buf: BytesMut) {
+        buf.clear();
+        if buf.capacity() == 0 || buf.capacity() > KEEP_MAX_CAPACITY {
+            return;
+        }
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < KEEP {
+                s.push(buf);
+            }
+        });
+    }
+}
+
 /// Frames decoded from the read half of a TCP stream.
 pub(crate) struct FrameReader<C> {
     io: OwnedReadHalf,
@@ -64,7 +101,7 @@ impl<C: Decoder<Error = WireError> + Unpin> Stream for FrameReader<C> {
                     Ok(Some(frame)) => {
                         if this.buf.is_empty() {
                             // Frames already handed out keep their own part of the allocation.
-                            this.buf = BytesMut::new();
+                            spare::give(std::mem::take(&mut this.buf));
                         }
                         return Poll::Ready(Some(Ok(frame)));
                     }
@@ -94,7 +131,9 @@ impl<C: Decoder<Error = WireError> + Unpin> Stream for FrameReader<C> {
                     return Poll::Ready(Some(Err(WireError::Io(e))));
                 }
             }
-            if this.buf.capacity() - this.buf.len() < this.chunk / 2 {
+            if this.buf.capacity() == 0 {
+                this.buf = spare::take(this.chunk);
+            } else if this.buf.capacity() - this.buf.len() < this.chunk / 2 {
                 this.buf.reserve(this.chunk);
             }
             let room = this.buf.capacity() - this.buf.len();
@@ -103,7 +142,7 @@ impl<C: Decoder<Error = WireError> + Unpin> Stream for FrameReader<C> {
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
                 Poll::Pending => {
                     if this.buf.is_empty() {
-                        this.buf = BytesMut::new();
+                        spare::give(std::mem::take(&mut this.buf));
                     }
                     return Poll::Pending;
                 }
@@ -140,7 +179,7 @@ impl<C> FrameWriter<C> {
             }
             self.buf.advance(n);
         }
-        self.buf = BytesMut::new();
+        spare::give(std::mem::take(&mut self.buf));
         Poll::Ready(Ok(()))
     }
 }
@@ -159,8 +198,8 @@ impl<C: Encoder<F, Error = WireError> + Unpin, F> Sink<F> for FrameWriter<C> {
     fn start_send(self: Pin<&mut Self>, frame: F) -> Result<(), WireError> {
         let this = self.get_mut();
         if this.buf.capacity() == 0 {
-            // One allocation for a round of frames instead of growing from nothing.
-            this.buf.reserve(WRITE_CHUNK);
+            // A buffer for a round of frames instead of growing from nothing.
+            this.buf = spare::take(WRITE_CHUNK);
         }
         this.codec.encode(frame, &mut this.buf)
     }

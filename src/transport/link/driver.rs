@@ -1,25 +1,19 @@
-//! The connection driver every dialect and both sides share: one task per connection that
-//! reads frames, hands payloads to an [`Endpoint`], sends what the endpoint produces (coalesced
-//! into one write per round, or batched into JSON arrays with `bufferMsg`), and keeps the
-//! connection alive (probes, answers, silence limits). No task per request, no channel between
-//! reading and writing: a request whose handler is ready is answered in the same poll that read
-//! it.
+//! The per-connection state machine behind [`super::run`]: reading in slices, handing payloads
+//! to the endpoint, batching and coalescing writes, probes, silence limits and the drain on close.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::dialect::{Connection, Dialect, FrameSink, FrameStream, Inbound, Side};
+use super::{CloseReason, Endpoint, LinkOptions, Outbox};
 use crate::message::join_batch;
-use crate::wire::WireError;
+use crate::transport::dialect::{Connection, Dialect, FrameSink, FrameStream, Inbound, Side};
 
 /// What one poll reads before it sends what it has and lets other tasks run: with many calls in
 /// flight, answering in slices of about this size lets the peer work on the first answers while
@@ -29,222 +23,6 @@ const READ_BUDGET_BYTES: usize = 32 * 1024;
 /// At most this many frames per poll, whatever their size.
 const READ_BUDGET_FRAMES: usize = 256;
 
-/// Server-driven heartbeat (socket.io 0.9): probe every `interval`, drop a peer silent for
-/// `timeout`.
-#[derive(Debug, Clone, Copy)]
-pub struct Heartbeat {
-    /// Time between probes.
-    pub interval: Duration,
-    /// Silence after which the peer is dropped.
-    pub timeout: Duration,
-}
-
-/// How one connection is driven.
-#[derive(Debug, Clone)]
-pub struct LinkOptions {
-    /// Which end we are.
-    pub side: Side,
-    /// `bufferMsg`: payloads leave as one JSON array per interval.
-    pub batch: Option<Duration>,
-    /// Client probe period; `None` uses the dialect's default (mqtt 10 s, pinus-tcp 25 s). A
-    /// probe unanswered for two periods ends the connection.
-    pub keepalive: Option<Duration>,
-    /// Server heartbeat (socket.io 0.9 acceptors).
-    pub heartbeat: Option<Heartbeat>,
-    /// How long a closing connection waits for the endpoint's work in flight.
-    pub drain_grace: Duration,
-    /// Stop reading while this many bytes of output wait for the peer to read.
-    pub max_queued_bytes: usize,
-    /// Names the connection in logs (server id, peer address).
-    pub label: Arc<str>,
-}
-
-impl LinkOptions {
-    /// Defaults for `side`.
-    pub fn new(side: Side, label: impl Into<Arc<str>>) -> Self {
-        LinkOptions {
-            side,
-            batch: None,
-            keepalive: None,
-            heartbeat: None,
-            drain_grace: Duration::from_secs(75),
-            max_queued_bytes: 4 * 1024 * 1024,
-            label: label.into(),
-        }
-    }
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    /// Our side closed it (a mailbox closed, a client gave it up).
-    Local,
-    /// The listener is shutting down.
-    Shutdown,
-    /// The peer closed the connection.
-    PeerClosed,
-    /// The peer said goodbye (MQTT DISCONNECT, socket.io `0::`).
-    PeerGoodbye,
-    /// Reading or writing failed.
-    Io(String),
-    /// The peer broke the protocol (framing, a dialect rule, a payload that is not JSON).
-    Protocol(String),
-    /// Our probe went unanswered this long.
-    NoKeepaliveAnswer(Duration),
-    /// The peer sent nothing for this long (heartbeat timeout).
-    Silent(Duration),
-}
-
-impl CloseReason {
-    fn from_wire(e: WireError) -> Self {
-        match e {
-            WireError::Io(io) => CloseReason::Io(io.to_string()),
-            other => CloseReason::Protocol(other.to_string()),
-        }
-    }
-
-    /// True when the end was orderly (ours or the peer's), not a failure.
-    pub fn is_orderly(&self) -> bool {
-        matches!(
-            self,
-            CloseReason::Local | CloseReason::Shutdown | CloseReason::PeerClosed | CloseReason::PeerGoodbye
-        )
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::Local => f.write_str("closed by this side"),
-            CloseReason::Shutdown => f.write_str("shutting down"),
-            CloseReason::PeerClosed => f.write_str("the peer closed the connection"),
-            CloseReason::PeerGoodbye => f.write_str("the peer said goodbye (disconnect)"),
-            CloseReason::Io(e) => write!(f, "i/o error: {e}"),
-            CloseReason::Protocol(e) => f.write_str(e),
-            CloseReason::NoKeepaliveAnswer(d) => write!(f, "no keepalive answer within {d:?}"),
-            CloseReason::Silent(d) => write!(f, "peer silent for {d:?} (heartbeat timeout)"),
-        }
-    }
-}
-
-/// Payloads an endpoint wants sent, in order. Write one into [`Outbox::buf`] and
-/// [`Outbox::commit`] it, or [`Outbox::push`] bytes made elsewhere.
-#[derive(Default)]
-pub struct Outbox {
-    buf: BytesMut,
-    ready: Vec<Bytes>,
-}
-
-impl Outbox {
-    /// Queues a payload.
-    pub fn push(&mut self, payload: Bytes) {
-        self.ready.push(payload);
-    }
-
-    /// The buffer the next payload is written into.
-    pub fn buf(&mut self) -> &mut BytesMut {
-        &mut self.buf
-    }
-
-    /// Queues what was written into [`Outbox::buf`] since the last commit.
-    pub fn commit(&mut self) {
-        let payload = self.buf.split().freeze();
-        if self.buf.capacity() == 0 {
-            self.buf = BytesMut::new();
-        }
-        self.ready.push(payload);
-    }
-
-    /// Number of payloads queued.
-    pub fn len(&self) -> usize {
-        self.ready.len()
-    }
-
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.ready.is_empty()
-    }
-}
-
-/// What rides on a connection: the layer above, seeing only payloads.
-pub trait Endpoint: Send + 'static {
-    /// A payload arrived. An error ends the connection (after work in flight is done).
-    fn on_payload(
-        &mut self,
-        cx: &mut Context<'_>,
-        payload: Bytes,
-        out: &mut Outbox,
-    ) -> Result<(), CloseReason>;
-    /// Makes progress on the endpoint's own work (handlers running, requests to send), queuing
-    /// payloads; `Ready(())` asks the driver to close the connection.
-    fn poll_work(&mut self, cx: &mut Context<'_>, out: &mut Outbox) -> Poll<()>;
-    /// Whether the driver may read more (false while too much is in flight).
-    fn can_read(&self) -> bool {
-        true
-    }
-    /// Whether work is in flight that a closing connection should wait for.
-    fn busy(&self) -> bool {
-        false
-    }
-    /// The connection ended.
-    fn on_close(&mut self, reason: &CloseReason);
-}
-
-/// Drives `conn` until it ends; `shutdown` (acceptors) closes it gracefully: no more reading,
-/// work in flight finished (bounded by `drain_grace`), output flushed, goodbye sent.
-pub async fn run<D: Dialect, E: Endpoint>(
-    dialect: D,
-    conn: Connection<D::Frame>,
-    endpoint: E,
-    opts: LinkOptions,
-    shutdown: Option<CancellationToken>,
-) {
-    let Connection { frames, sink, idle_timeout } = conn;
-    let probe = match opts.side {
-        Side::Client if dialect.ping().is_some() => {
-            opts.keepalive.or(dialect.default_keepalive()).map(|every| Probe { every, expect_answer: true })
-        }
-        Side::Server => opts.heartbeat.map(|h| Probe { every: h.interval, expect_answer: false }),
-        Side::Client => None,
-    };
-    let silence = match opts.side {
-        Side::Client => idle_timeout,
-        Side::Server => opts.heartbeat.map(|h| h.timeout),
-    };
-    let now = Instant::now();
-    let mut d = Driver {
-        frames,
-        sink,
-        endpoint,
-        out: Outbox::default(),
-        queue: VecDeque::new(),
-        queued_bytes: 0,
-        batch: Vec::new(),
-        batch_timer: None,
-        unflushed: false,
-        reading: true,
-        end: None,
-        dead: None,
-        probe,
-        probe_timer: probe.map(|p| Box::pin(tokio::time::sleep_until(now + p.every))),
-        ping_sent: None,
-        silence,
-        silence_timer: silence.map(|s| Box::pin(tokio::time::sleep_until(now + s))),
-        last_frame: now,
-        drain_timer: None,
-        shutdown: shutdown.map(|t| Box::pin(t.cancelled_owned())),
-        dialect,
-        opts,
-    };
-    if d.opts.side == Side::Client
-        && let Some(hello) = d.dialect.hello()
-    {
-        d.queue.push_back((hello, 0));
-    }
-    let reason = std::future::poll_fn(|cx| d.poll_drive(cx)).await;
-    d.finish(reason).await;
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Probe {
     every: Duration,
@@ -252,7 +30,7 @@ struct Probe {
     expect_answer: bool,
 }
 
-struct Driver<D: Dialect, E> {
+pub(super) struct Driver<D: Dialect, E> {
     dialect: D,
     frames: FrameStream<D::Frame>,
     sink: FrameSink<D::Frame>,
@@ -282,6 +60,65 @@ struct Driver<D: Dialect, E> {
 }
 
 impl<D: Dialect, E: Endpoint> Driver<D, E> {
+    pub(super) fn new(
+        dialect: D,
+        conn: Connection<D::Frame>,
+        endpoint: E,
+        opts: LinkOptions,
+        shutdown: Option<CancellationToken>,
+    ) -> Self {
+        let Connection { frames, sink, idle_timeout } = conn;
+        let probe = match opts.side {
+            Side::Client if dialect.ping().is_some() => opts
+                .keepalive
+                .or(dialect.default_keepalive())
+                .map(|every| Probe { every, expect_answer: true }),
+            Side::Server => opts.heartbeat.map(|h| Probe { every: h.interval, expect_answer: false }),
+            Side::Client => None,
+        };
+        let silence = match opts.side {
+            Side::Client => idle_timeout,
+            Side::Server => opts.heartbeat.map(|h| h.timeout),
+        };
+        let now = Instant::now();
+        let mut d = Driver {
+            frames,
+            sink,
+            endpoint,
+            out: Outbox::default(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            batch: Vec::new(),
+            batch_timer: None,
+            unflushed: false,
+            reading: true,
+            end: None,
+            dead: None,
+            probe,
+            probe_timer: probe.map(|p| Box::pin(tokio::time::sleep_until(now + p.every))),
+            ping_sent: None,
+            silence,
+            silence_timer: silence.map(|s| Box::pin(tokio::time::sleep_until(now + s))),
+            last_frame: now,
+            drain_timer: None,
+            shutdown: shutdown.map(|t| Box::pin(t.cancelled_owned())),
+            dialect,
+            opts,
+        };
+        if d.opts.side == Side::Client
+            && let Some(hello) = d.dialect.hello()
+        {
+            d.queue.push_back((hello, 0));
+        }
+        d
+    }
+
+    /// Drives the connection to its end, then closes it.
+    pub(super) async fn run(mut self) {
+        let reason = std::future::poll_fn(|cx| self.poll_drive(cx)).await;
+        self.finish(reason).await;
+    }
+
     fn stop_reading(&mut self, reason: CloseReason) {
         if self.reading {
             self.reading = false;
