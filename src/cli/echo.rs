@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::CliError;
-use super::bench::{Stats, WARMUP, micros, new_histogram};
+use super::bench::stats::{Stats, WARMUP, micros, new_histogram, process_cpu_secs};
 
 /// Largest frame body the echo server accepts; a longer length closes the connection.
 pub const MAX_ECHO_FRAME: usize = 64 << 20;
@@ -176,7 +176,7 @@ pub(crate) async fn measure(mut stream: TcpStream, load: &EchoLoad<'_>) -> Resul
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(inflight);
     let mut out: Vec<u8> = Vec::with_capacity(f.len() * inflight);
     let mut buf = BytesMut::with_capacity((f.len() * inflight).max(64 * 1024));
-    let cpu0 = super::bench::process_cpu_secs();
+    let cpu0 = process_cpu_secs();
     let started = Instant::now();
     let mut issued = 0u64;
     let mut answered = 0u64;
@@ -230,7 +230,7 @@ pub(crate) async fn measure(mut stream: TcpStream, load: &EchoLoad<'_>) -> Resul
             timed(load.timeout, "write", stream.write_all(&out)).await?;
         }
     }
-    let cpu_secs = super::bench::process_cpu_secs().zip(cpu0).map(|(b, a)| b - a);
+    let cpu_secs = process_cpu_secs().zip(cpu0).map(|(b, a)| b - a);
     Ok(Stats { hist, errors, secs: started.elapsed().as_secs_f64(), cpu_secs })
 }
 

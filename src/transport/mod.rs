@@ -18,6 +18,7 @@ pub mod link;
 pub mod mqtt;
 pub mod pinus_tcp;
 mod serve;
+mod serve_options;
 pub mod sio09;
 pub mod tcp;
 mod whitelist;
@@ -27,7 +28,8 @@ pub use connect::{Connect, ConnectOptions, connect_dialect, tcp_connect};
 pub(crate) use dialect::split_framed;
 pub use dialect::{Connection, Dialect, FrameSink, FrameStream, Inbound, Side, StreamDialect};
 pub use link::{CloseReason, Endpoint, Heartbeat, LinkOptions, Outbox};
-pub use serve::{EndpointFactory, ServeOptions, serve};
+pub use serve::serve;
+pub use serve_options::{EndpointFactory, ServeOptions};
 pub use sio09::Sio09Options;
 pub use whitelist::Whitelist;
 

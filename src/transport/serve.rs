@@ -5,40 +5,15 @@ use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
 
+use super::Transport;
 use super::accept::Admission;
-use super::dialect::{Connection, Side, StreamDialect};
-use super::link::{self, Endpoint, LinkOptions};
+use super::dialect::{Connection, StreamDialect};
+use super::link;
 use super::mqtt::MqttDialect;
 use super::pinus_tcp::PinusTcpDialect;
-use super::sio09::{self, Sio09Options};
+use super::serve_options::{EndpointFactory, ServeOptions, link_options};
+use super::sio09;
 use super::tcp::TcpDialect;
-use super::{PeerInfo, Transport};
-
-/// How an acceptor's connections are driven.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Batching, drain grace and limits for each connection (`side` is set to server).
-    pub link: LinkOptions,
-    /// Largest frame accepted or sent.
-    pub max_frame: usize,
-    /// socket.io 0.9 settings (heartbeats, polling, advertised transports).
-    pub sio09: Sio09Options,
-}
-
-/// Makes the endpoint of a new connection.
-pub trait EndpointFactory: Send + Sync + 'static {
-    /// The endpoint type.
-    type Endpoint: Endpoint;
-    /// The endpoint for a connection from `peer`.
-    fn make(&self, peer: &PeerInfo) -> Self::Endpoint;
-}
-
-impl<E: Endpoint, F: Fn(&PeerInfo) -> E + Send + Sync + 'static> EndpointFactory for F {
-    type Endpoint = E;
-    fn make(&self, peer: &PeerInfo) -> E {
-        self(peer)
-    }
-}
 
 /// Serves `transport` on `admission` until its shutdown token fires, then waits until every
 /// connection has finished (answered what it read, flushed, closed).
@@ -55,14 +30,6 @@ pub async fn serve<F: EndpointFactory>(
         Transport::PinusTcp => serve_stream(PinusTcpDialect, admission, opts, factory).await,
         Transport::Sio09 => sio09::server::serve(admission, opts, factory).await,
     }
-}
-
-/// The per-connection link options: the template, as a server, labelled with the peer.
-pub(crate) fn link_options(opts: &ServeOptions, peer: &PeerInfo) -> LinkOptions {
-    let mut link = opts.link.clone();
-    link.side = Side::Server;
-    link.label = format!("{} <- {} #{}", opts.link.label, peer.addr, peer.conn).into();
-    link
 }
 
 async fn serve_stream<D: StreamDialect, F: EndpointFactory>(

@@ -17,6 +17,7 @@ use crate::wire::sio09::{self, Packet};
 pub mod client;
 mod polling;
 pub(crate) mod server;
+mod session;
 mod ws;
 
 pub use client::client_connect;

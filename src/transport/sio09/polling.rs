@@ -11,24 +11,16 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::server::{Session, Shared, text_response};
+use super::session::{PollSession, Session, Shared, text_response};
 use crate::transport::PeerInfo;
 use crate::transport::dialect::{Connection, FrameSink, FrameStream};
-use crate::transport::serve::EndpointFactory;
+use crate::transport::serve_options::EndpointFactory;
 use crate::wire::WireError;
 use crate::wire::json::lossy_utf8;
 use crate::wire::sio09::{self, Packet};
 
 /// Packets a polling client may have posted and we have not read yet.
 const INCOMING_QUEUE: usize = 1024;
-
-/// One polling session: what waits for the next GET, and the driver's input.
-pub(super) struct PollSession {
-    out: Mutex<VecDeque<String>>,
-    ready: Notify,
-    incoming: mpsc::Sender<Result<Packet, WireError>>,
-    pub closed: CancellationToken,
-}
 
 /// Opens the polling connection of a fresh handshake: the driver reads from `incoming` and
 /// writes into the queue that GETs drain.

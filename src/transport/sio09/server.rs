@@ -9,65 +9,21 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderMap, Response, StatusCode};
 use axum::routing::get;
 use futures::SinkExt;
 use rand::Rng;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use super::polling::{self, PollSession};
-use super::{Sio09Dialect, ws};
+use super::polling;
+use super::session::{Session, Shared, text_response};
+use super::ws;
 use crate::transport::PeerInfo;
 use crate::transport::accept::{Admission, AxumListener};
 use crate::transport::dialect::Connection;
-use crate::transport::link::{self, LinkOptions};
-use crate::transport::serve::{EndpointFactory, ServeOptions, link_options};
+use crate::transport::serve_options::{EndpointFactory, ServeOptions};
 use crate::wire::sio09::{self, Handshake, Packet};
-
-pub(super) enum Session {
-    /// Handshake done, transport not opened yet.
-    Handshaken(Instant),
-    /// An xhr-polling connection.
-    Polling(Arc<PollSession>),
-}
-
-pub(super) struct Shared<F> {
-    pub opts: ServeOptions,
-    pub factory: Arc<F>,
-    pub admission: Arc<Admission>,
-    pub sessions: Mutex<HashMap<String, Session>>,
-    /// Handshaken and polling sessions at most (the admission's connection cap).
-    pub max_sessions: usize,
-    pub tasks: TaskTracker,
-}
-
-impl<F: EndpointFactory> Shared<F> {
-    /// Link options of a socket.io connection: the server heartbeat on top of the template.
-    pub fn link(&self, peer: &PeerInfo) -> LinkOptions {
-        let mut link = link_options(&self.opts, peer);
-        link.heartbeat = Some(self.opts.sio09.heartbeat);
-        link
-    }
-
-    pub fn take_handshaken(&self, sid: &str) -> bool {
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        match sessions.get(sid) {
-            Some(Session::Handshaken(_)) => {
-                sessions.remove(sid);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Drives one socket.io connection to its end.
-    pub async fn run(&self, conn: Connection<Packet>, peer: PeerInfo) {
-        let endpoint = self.factory.make(&peer);
-        let link = self.link(&peer);
-        link::run(Sio09Dialect, conn, endpoint, link, Some(self.admission.shutdown().clone())).await;
-    }
-}
 
 /// Serves socket.io 0.9 until the admission's shutdown, then waits for every connection.
 pub(crate) async fn serve<F: EndpointFactory>(
@@ -119,21 +75,6 @@ async fn reap_handshakes<F>(shared: Arc<Shared<F>>) {
             Session::Polling(p) => !p.closed.is_cancelled(),
         });
     }
-}
-
-/// A plain-text answer with socket.io 0.9's CORS headers when the request had an Origin.
-pub(super) fn text_response(headers: &HeaderMap, status: StatusCode, body: String) -> Response<Body> {
-    let mut resp = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/plain; charset=UTF-8")
-        .body(Body::from(body))
-        .expect("static response parts");
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let h = resp.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-    }
-    resp
 }
 
 fn new_sid() -> String {

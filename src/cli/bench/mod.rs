@@ -3,26 +3,29 @@
 //! against `echo-server`, the ceiling of this machine) and `--idle-connections N` (the bench on
 //! a fresh connection while N idle ones stay open, with the server's memory per connection).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures::StreamExt;
-use hdrhistogram::Histogram;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::call::{build_msg, server_from_addr};
 use super::{CliError, DialectArgs, echo, millis};
-use crate::client::{ClientOptions, RpcClient, ServerInfo};
+use crate::client::{ClientOptions, RpcClient};
 use crate::message::RpcMsg;
+
+mod idle;
+pub(crate) mod stats;
+
+pub(crate) use stats::{ProgressLine, Stats, WARMUP, calls_line, micros, new_histogram, process_cpu_secs};
 
 /// Options of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(flatten)]
-    dialect: DialectArgs,
+    pub(crate) dialect: DialectArgs,
     /// Server address, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     to: String,
@@ -70,123 +73,6 @@ pub struct BenchArgs {
     no_progress: bool,
 }
 
-/// Sequential calls before measuring (they also open the connection).
-pub(crate) const WARMUP: usize = 200;
-
-/// How long opening the idle connections may take in all.
-const IDLE_OPEN_LIMIT: Duration = Duration::from_secs(120);
-
-/// What one measurement gives: a latency histogram of the calls that succeeded (µs), the
-/// calls that failed, the measured time.
-pub(crate) struct Stats {
-    pub(crate) hist: Histogram<u64>,
-    pub(crate) errors: u64,
-    pub(crate) secs: f64,
-    /// CPU time this process used while measuring (user + system), when the OS tells.
-    pub(crate) cpu_secs: Option<f64>,
-}
-
-/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux).
-pub(crate) fn process_cpu_secs() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-/// An empty latency histogram: 1 µs to one hour, 3 significant digits.
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
-}
-
-/// Microseconds since `t`, saturating.
-pub(crate) fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-impl Stats {
-    /// The fields of the output line, in their order.
-    fn fields(&self, label: &str, transport: &str, inflight: usize) -> Map<String, Value> {
-        let calls = self.hist.len();
-        let pct = |q: f64| if calls == 0 { Value::Null } else { json!(self.hist.value_at_quantile(q)) };
-        let ops = if self.secs > 0.0 { (calls as f64 / self.secs).round() } else { 0.0 };
-        let v = json!({
-            "impl": label,
-            "transport": transport,
-            "inflight": inflight,
-            "calls": calls,
-            "secs": (self.secs * 1000.0).round() / 1000.0,
-            "ops_per_sec": ops,
-            "errors": self.errors,
-            "p50_us": pct(0.5),
-            "p99_us": pct(0.99),
-            "p999_us": pct(0.999),
-            "cpu_us_per_call": self.cpu_secs.filter(|_| calls > 0).map(|c| (c * 1e6 / calls as f64 * 100.0).round() / 100.0),
-        });
-        let Value::Object(m) = v else { unreachable!("json! of an object") };
-        m
-    }
-}
-
-/// A single updating line on stderr (only when it is a terminal), redrawn ten times a second
-/// after the first half second, so that short runs print nothing. It draws from the cursor
-/// position it found (saved with ESC 7), so a caller may print a label before it.
-struct ProgressLine {
-    done: Arc<AtomicU64>,
-    task: Option<(tokio::task::JoinHandle<()>, Arc<AtomicBool>)>,
-}
-
-impl ProgressLine {
-    fn start(enabled: bool, render: impl Fn(u64, f64) -> String + Send + 'static) -> Self {
-        let done = Arc::new(AtomicU64::new(0));
-        if !enabled {
-            return ProgressLine { done, task: None };
-        }
-        let drawn = Arc::new(AtomicBool::new(false));
-        let (counter, flag) = (done.clone(), drawn.clone());
-        let task = tokio::spawn(async move {
-            let started = Instant::now();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            loop {
-                let text = render(counter.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
-                let first = !flag.swap(true, Ordering::Relaxed);
-                {
-                    let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "{}{text}", if first { "\x1b7" } else { "\x1b8\x1b[K" });
-                    let _ = err.flush();
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        ProgressLine { done, task: Some((task, drawn)) }
-    }
-
-    fn counter(&self) -> Arc<AtomicU64> {
-        self.done.clone()
-    }
-
-    async fn finish(self) {
-        if let Some((task, drawn)) = self.task {
-            task.abort();
-            let _ = task.await;
-            if drawn.load(Ordering::Relaxed) {
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\x1b8\x1b[K");
-                let _ = err.flush();
-            }
-        }
-    }
-}
-
-fn calls_line(count: u64) -> impl Fn(u64, f64) -> String + Send + 'static {
-    move |done, secs| {
-        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
-        format!("{done}/{count} calls, {rate:.0} ops/s")
-    }
-}
-
 /// Runs the benchmark and prints one JSON line.
 pub async fn run(a: BenchArgs) -> Result<(), CliError> {
     if !(a.max_seconds > 0.0 && a.max_seconds.is_finite()) {
@@ -214,7 +100,7 @@ pub async fn run(a: BenchArgs) -> Result<(), CliError> {
     }
     let msg = build_msg(&a.route, &json!(["x".repeat(a.payload)]).to_string())?;
     let idle = match (a.idle_connections, a.server_pid) {
-        (Some(n), Some(pid)) => Some(open_idle(&a, n, pid, progress).await?),
+        (Some(n), Some(pid)) => Some(idle::open_idle(&a, n, pid, progress).await?),
         _ => None,
     };
     let client = RpcClient::new(client_options(&a));
@@ -315,114 +201,11 @@ async fn measure_rpc(
     Ok(Stats { hist, errors: errors.load(Ordering::Relaxed), secs, cpu_secs })
 }
 
-/// The idle connections, kept open until the bench on the fresh one is done, and what they
-/// cost the server.
-struct Idle {
-    client: RpcClient,
-    fields: Map<String, Value>,
-}
-
-/// Opens `n` connections (one `whoami` call each, `--idle-parallel` at a time), waits for the
-/// server's VmRSS to settle and measures it before and after.
-async fn open_idle(a: &BenchArgs, n: usize, pid: u32, progress: bool) -> Result<Idle, CliError> {
-    if n == 0 {
-        return Err(CliError::Usage("--idle-connections must be at least 1".into()));
-    }
-    let rss_before = vm_rss_kib(pid)?;
-    let target = server_from_addr("idle", &a.to)?;
-    let client = RpcClient::new(client_options(a));
-    for i in 0..n {
-        client.add_server(ServerInfo::new(format!("idle-{i}"), "", target.host.clone(), target.port));
-    }
-    let whoami = build_msg("user.demo.echoRemote.whoami", "[]")?;
-    let line = ProgressLine::start(progress, move |done, _| format!("{done}/{n} idle connections"));
-    let done = line.counter();
-    let deadline = Instant::now() + IDLE_OPEN_LIMIT;
-    let opened = futures::stream::iter(0..n)
-        .map(|i| {
-            let (client, msg, done) = (client.clone(), whoami.clone(), done.clone());
-            let timeout = a.timeout;
-            async move {
-                if Instant::now() >= deadline {
-                    return false;
-                }
-                let ok = client.call(&format!("idle-{i}"), msg, Some(timeout)).await.is_ok();
-                done.fetch_add(1, Ordering::Relaxed);
-                ok
-            }
-        })
-        .buffer_unordered(a.idle_parallel.max(1))
-        .fold(0usize, |opened, ok| async move { opened + usize::from(ok) })
-        .await;
-    line.finish().await;
-    if opened == 0 {
-        client.close();
-        return Err(CliError::NoReply(format!("none of the {n} idle connections to {} opened", a.to)));
-    }
-    let (rss_after, settled) = settled_rss(pid).await?;
-    let per_conn = (rss_after as f64 - rss_before as f64) / opened as f64;
-    let Value::Object(fields) = json!({
-        "idle_connections": opened,
-        "idle_failed": n - opened,
-        "rss_before_kib": rss_before,
-        "rss_after_kib": rss_after,
-        "rss_per_conn_kib": (per_conn * 100.0).round() / 100.0,
-        "rss_settled": settled,
-    }) else {
-        unreachable!("json! of an object")
-    };
-    Ok(Idle { client, fields })
-}
-
-/// VmRSS of a process, in KiB.
-fn vm_rss_kib(pid: u32) -> Result<u64, CliError> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::Usage(format!("--server-pid {pid}: cannot read {path}: {e}")))?;
-    parse_vm_rss(&text).ok_or_else(|| CliError::Failed(format!("{path}: no VmRSS line")))
-}
-
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    line.split_whitespace().next()?.parse().ok()
-}
-
-/// Samples VmRSS every 250 ms until four samples in a row (one second) are within 64 KiB of
-/// each other, for at most 15 s; returns the last sample and whether it settled.
-async fn settled_rss(pid: u32) -> Result<(u64, bool), CliError> {
-    let give_up = Instant::now() + Duration::from_secs(15);
-    let mut samples = vec![vm_rss_kib(pid)?];
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        samples.push(vm_rss_kib(pid)?);
-        let last = &samples[samples.len().saturating_sub(4)..];
-        let (lo, hi) = (last.iter().min(), last.iter().max());
-        if let (Some(lo), Some(hi)) = (lo, hi)
-            && last.len() == 4
-            && hi - lo <= 64
-        {
-            return Ok((*hi, true));
-        }
-        if Instant::now() >= give_up {
-            return Ok((samples[samples.len() - 1], false));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser;
-
-    #[test]
-    fn vm_rss_is_read_from_proc_status() {
-        let status = "Name:\tpomelo-interop\nVmPeak:\t  99 kB\nVmRSS:\t   12345 kB\nRssAnon:\t 1 kB\n";
-        assert_eq!(parse_vm_rss(status), Some(12345));
-        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
-        let me = vm_rss_kib(std::process::id()).unwrap();
-        assert!(me > 0);
-    }
 
     #[test]
     fn percentiles_come_from_the_histogram() {
