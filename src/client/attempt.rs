@@ -68,17 +68,11 @@ impl Inner {
     }
 
     /// One attempt on one server, with least-active accounting.
-    async fn attempt(
-        &self,
-        id: &str,
-        msg: &RpcMsg,
-        deadline: tokio::time::Instant,
-    ) -> Result<Resp, ClientError> {
+    async fn attempt(&self, id: &str, msg: &RpcMsg) -> Result<Resp, ClientError> {
         let station = self.station(id).ok_or_else(|| ClientError::UnknownServer(id.to_string()))?;
         self.router.started(id);
         let _done = Finished(&self.router, id);
         let mailbox = station.mailbox(&self.opts.mailbox, self.opts.pending_size, self.opts.backoff).await?;
-        let _ = deadline;
         mailbox.send_and_wait(msg).await
     }
 
@@ -89,22 +83,17 @@ impl Inner {
         deadline: tokio::time::Instant,
     ) -> Result<Resp, ClientError> {
         match self.opts.fail_mode {
-            FailMode::Failfast => self.attempt(&first, msg, deadline).await,
-            FailMode::Failover => self.failover(msg, first, deadline).await,
+            FailMode::Failfast => self.attempt(&first, msg).await,
+            FailMode::Failover => self.failover(msg, first).await,
             FailMode::Failback => self.failback(msg, first, deadline).await,
-            FailMode::Failsafe => self.failsafe(msg, first, deadline).await,
+            FailMode::Failsafe => self.failsafe(msg, first).await,
         }
     }
 
     /// The next server of the type (table order) when the request was not delivered.
-    async fn failover(
-        &self,
-        msg: &RpcMsg,
-        first: String,
-        deadline: tokio::time::Instant,
-    ) -> Result<Resp, ClientError> {
+    async fn failover(&self, msg: &RpcMsg, first: String) -> Result<Resp, ClientError> {
         let mut tried = vec![first.clone()];
-        let mut result = self.attempt(&first, msg, deadline).await;
+        let mut result = self.attempt(&first, msg).await;
         loop {
             match &result {
                 Err(e) if e.not_delivered() => {}
@@ -118,7 +107,7 @@ impl Inner {
             };
             tracing::debug!(from = %tried.last().unwrap_or(&first), to = %next, "failover");
             tried.push(next.clone());
-            result = self.attempt(&next, msg, deadline).await;
+            result = self.attempt(&next, msg).await;
         }
     }
 
@@ -129,7 +118,7 @@ impl Inner {
         first: String,
         deadline: tokio::time::Instant,
     ) -> Result<Resp, ClientError> {
-        let mut result = self.attempt(&first, msg, deadline).await;
+        let mut result = self.attempt(&first, msg).await;
         for _ in 0..self.opts.retries {
             match &result {
                 Err(e)
@@ -144,19 +133,14 @@ impl Inner {
             if let Some(at) = wait_until {
                 tokio::time::sleep_until(at.min(deadline)).await;
             }
-            result = self.attempt(&first, msg, deadline).await;
+            result = self.attempt(&first, msg).await;
         }
         result
     }
 
     /// Any failure that is not a reply is retried, `retry_delay` × attempt apart.
-    async fn failsafe(
-        &self,
-        msg: &RpcMsg,
-        first: String,
-        deadline: tokio::time::Instant,
-    ) -> Result<Resp, ClientError> {
-        let mut result = self.attempt(&first, msg, deadline).await;
+    async fn failsafe(&self, msg: &RpcMsg, first: String) -> Result<Resp, ClientError> {
+        let mut result = self.attempt(&first, msg).await;
         for attempt in 1..=self.opts.retries {
             match &result {
                 Err(ClientError::Removed(_) | ClientError::UnknownServer(_) | ClientError::Route(_))
@@ -166,7 +150,7 @@ impl Inner {
                 Err(_) => {}
             }
             tokio::time::sleep(self.opts.retry_delay * attempt).await;
-            result = self.attempt(&first, msg, deadline).await;
+            result = self.attempt(&first, msg).await;
         }
         result
     }

@@ -122,11 +122,13 @@ impl fmt::Display for CloseReason {
 pub struct Outbox {
     buf: BytesMut,
     ready: Vec<Bytes>,
+    bytes: usize,
 }
 
 impl Outbox {
     /// Queues a payload.
     pub fn push(&mut self, payload: Bytes) {
+        self.bytes += payload.len();
         self.ready.push(payload);
     }
 
@@ -141,7 +143,12 @@ impl Outbox {
         if self.buf.capacity() == 0 {
             self.buf = BytesMut::new();
         }
-        self.ready.push(payload);
+        self.push(payload);
+    }
+
+    /// Bytes of the payloads queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Number of payloads queued.
