@@ -1,13 +1,17 @@
-//! Pure codecs, one file per dialect: no sockets, no clocks.
+//! Pure codecs, one file per dialect: no sockets, no clocks. [`json`] reads every JSON payload
+//! as Node does; [`Transport`] names the dialects.
 //!
 //! Every decoder caps announced lengths before it allocates, and treats "not enough bytes yet"
 //! as a state (`Ok(None)`), never as an error.
 
+mod dialects;
 pub mod json;
 pub mod mqtt;
 pub mod sio09;
 pub mod stream_pkg;
 pub mod typed_pkg;
+
+pub use dialects::{Transport, UnknownTransport};
 
 /// Default cap on one frame's body (pomelo's `pkgSize` is unlimited; we are not).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
