@@ -18,10 +18,11 @@ use bytes::{Buf, BytesMut};
 use serde_json::{Value, json};
 use tokio_util::codec::Decoder;
 
+use super::Dir;
 use super::record::{FrameRecord, MALFORMED, RAW, parse_maybe_twice, shorten};
-use super::{Dir, http, ws};
 use crate::transport::Transport;
 use crate::wire::mqtt::{MqttCodec, Packet};
+use crate::wire::{http, ws};
 use crate::wire::{sio09, stream_pkg};
 
 /// Longest text kept for a socket.io packet or an HTTP body in a capture line (the RPC content
@@ -286,8 +287,10 @@ impl ConnDecoder {
     fn step_http(&mut self, dir: Dir) -> Result<Progress, String> {
         let max = self.max_frame;
         let st = &mut self.dirs[dir.index()];
-        let Some(head) = http::parse_head(&st.buf)? else { return Ok(Progress::Wait) };
-        let (body, total) = match head.body_framing(max)? {
+        let Some(head) = http::parse_head(&st.buf).map_err(|e| e.to_string())? else {
+            return Ok(Progress::Wait);
+        };
+        let (body, total) = match head.body_framing(max).map_err(|e| e.to_string())? {
             http::BodyFraming::None => (Vec::new(), head.len),
             http::BodyFraming::Length(n) => {
                 if st.buf.len() < head.len + n {
@@ -295,10 +298,12 @@ impl ConnDecoder {
                 }
                 (st.buf[head.len..head.len + n].to_vec(), head.len + n)
             }
-            http::BodyFraming::Chunked => match http::chunked_body(&st.buf[head.len..], max)? {
-                None => return Ok(Progress::Wait),
-                Some((body, used)) => (body, head.len + used),
-            },
+            http::BodyFraming::Chunked => {
+                match http::chunked_body(&st.buf[head.len..], max).map_err(|e| e.to_string())? {
+                    None => return Ok(Progress::Wait),
+                    Some((body, used)) => (body, head.len + used),
+                }
+            }
             http::BodyFraming::UntilClose => {
                 if st.buf.len() - head.len > max {
                     return Err(format!("HTTP body exceeds the limit of {max} bytes"));
@@ -375,7 +380,9 @@ impl ConnDecoder {
     fn step_ws(&mut self, dir: Dir) -> Result<Progress, String> {
         let max = self.max_frame;
         let st = &mut self.dirs[dir.index()];
-        let Some(f) = ws::parse_frame(&st.buf, max)? else { return Ok(Progress::Wait) };
+        let Some(f) = ws::parse_frame(&st.buf, max).map_err(|e| e.to_string())? else {
+            return Ok(Progress::Wait);
+        };
         // Every check before the bytes are taken, so that a refused frame stays in the buffer
         // and goes into the malformed record.
         if f.rsv != 0 {

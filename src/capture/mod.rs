@@ -1,7 +1,8 @@
 //! Capture and replay of real RPC traffic.
 //!
 //! [`relay`] is a transparent TCP relay that forwards bytes as they arrive and, on a copy,
-//! decodes the dialect's frames in both directions ([`decode`], pure, no sockets) into one JSON
+//! decodes the dialect's frames in both directions ([`decode`], pure, no sockets; the HTTP and
+//! WebSocket readers it uses are [`crate::wire::http`] and [`crate::wire::ws`]) into one JSON
 //! line per frame ([`record`]; the format is documented in `fixtures/README.md`). [`fixture`]
 //! reads such a file back into recorded calls (requests paired with their answers),
 //! [`replay`] sends them to a target with the real [`crate::client::RpcClient`], and
@@ -10,11 +11,9 @@
 pub mod compare;
 pub mod decode;
 pub mod fixture;
-pub mod http;
 pub mod record;
 pub mod relay;
 pub mod replay;
-pub mod ws;
 
 use serde::{Deserialize, Serialize};
 
