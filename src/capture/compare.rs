@@ -14,12 +14,17 @@
 //! - `*.timeRemote.getCurrentTime:$[*]`: the demo clock (hour, minute, second);
 //! - `echoRemote.sleep` needs no rule: its reply `[null, ms]` is exact, and *when* replies arrive
 //!   (completion order, latency) is never compared, since answers are matched by id.
+//!
+//! The values compared are what [`crate::wire::json`] read (a lone surrogate is U+FFFD, a
+//! number past f64 `null`); a reply identical in text to the recorded one never gets here (see
+//! [`super::replay`]). Values in a difference are shown in JavaScript's number format.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use super::CaptureError;
+use crate::wire::json;
 
 /// What replaces an ignored value on both sides before comparing.
 const IGNORED: &str = "\u{0}<ignored>";
@@ -308,7 +313,7 @@ fn child_path(base: &str, key: &str) -> String {
     let ident = !key.is_empty()
         && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
         && !key.starts_with(|c: char| c.is_ascii_digit());
-    if ident { format!("{base}.{key}") } else { format!("{base}[{}]", Value::String(key.to_string())) }
+    if ident { format!("{base}.{key}") } else { format!("{base}[{}]", json::to_string(key)) }
 }
 
 fn diff(e: &Value, g: &Value, path: String, out: &mut Vec<Difference>) {
@@ -353,7 +358,7 @@ pub fn show(v: &Option<Value>) -> String {
     match v {
         None => "(absent)".into(),
         Some(Value::String(s)) if s == IGNORED => "(ignored)".into(),
-        Some(v) => super::record::shorten(&v.to_string(), 160),
+        Some(v) => super::record::shorten(&json::to_string(v), 160),
     }
 }
 
@@ -365,7 +370,7 @@ pub fn show_pair(d: &Difference) -> (String, String) {
         if same > 40 {
             let from = |s: &str| -> String {
                 let start = s.char_indices().nth(same - 20).map_or(s.len(), |(i, _)| i);
-                let text = Value::String(s[start..].to_string()).to_string();
+                let text = json::to_string(&s[start..]);
                 format!("(from char {}) …{}", same - 20, super::record::shorten(&text[1..], 140))
             };
             return (from(a), from(b));

@@ -5,6 +5,7 @@
 //! (`pinus-tcp`), MQTT packets (`mqtt`, RPC on topic `rpc` and the pomelo-admin topics), and
 //! for `sio09` HTTP/1.1 messages (handshake, xhr-polling GET/POST with their socket.io
 //! payloads), the WebSocket upgrade, RFC 6455 frames and the socket.io packets inside them.
+//! Every JSON text goes through [`crate::wire::json`]; RPC payloads are kept as sent.
 //!
 //! Memory is bounded: every length is checked against `max_frame` before bytes are kept for it.
 //! When the framing of a direction breaks, the decoder emits one `malformed` record with the
@@ -19,8 +20,9 @@ use serde_json::{Value, json};
 use tokio_util::codec::Decoder;
 
 use super::Dir;
-use super::record::{FrameRecord, MALFORMED, RAW, parse_maybe_twice, shorten};
+use super::record::{FrameRecord, MALFORMED, RAW, member, shorten};
 use crate::transport::Transport;
+use crate::wire::json::{RawJson, parse_maybe_twice, unwrap_twice};
 use crate::wire::mqtt::{MqttCodec, Packet};
 use crate::wire::{http, ws};
 use crate::wire::{sio09, stream_pkg};
@@ -543,41 +545,43 @@ fn sio_text(rec: &mut FrameRecord, body: &[u8]) {
             }
         };
         match &packet {
-            sio09::Packet::Event { data, .. } => match serde_json::from_str::<Value>(data) {
-                Ok(ev) if ev.get("name").and_then(Value::as_str) == Some("message") => {
-                    match sio09::rpc_payload(&packet) {
-                        Ok(Some(raw)) => rec.push_rpc(raw.as_bytes()),
-                        Ok(None) => {}
-                        Err(e) => rec.note_malformed(e.to_string()),
-                    }
-                }
-                Ok(mut ev) => {
-                    // pomelo-admin over socket.io (pomelo 1.x) may encode arguments twice.
-                    if let Some(Value::Array(args)) = ev.get_mut("args") {
-                        for a in args.iter_mut() {
-                            if let Value::String(s) = a
-                                && let Ok(inner) = serde_json::from_str::<Value>(s)
-                                && (inner.is_object() || inner.is_array())
-                            {
-                                *a = inner;
+            sio09::Packet::Event { data, .. } => match RawJson::from_text(data.as_str().into()) {
+                Ok(ev) if event_name(&ev).as_deref() == Some("message") => rpc_of(rec, &packet),
+                Ok(ev) => match ev.to_value() {
+                    Ok(mut ev) => {
+                        // pomelo-admin over socket.io (pomelo 1.x) may encode arguments twice.
+                        if let Some(Value::Array(args)) = ev.get_mut("args") {
+                            for a in args.iter_mut() {
+                                *a = unwrap_twice(std::mem::take(a));
                             }
                         }
+                        events.push(ev);
                     }
-                    events.push(ev);
-                }
-                Err(e) => rec.note_malformed(format!("socket.io event data is not JSON: {e}")),
+                    Err(e) => rec.note_malformed(format!("socket.io event data: {e}")),
+                },
+                Err(e) => rec.note_malformed(format!("socket.io event data is {e}")),
             },
-            sio09::Packet::Json { .. } => match sio09::rpc_payload(&packet) {
-                Ok(Some(raw)) => rec.push_rpc(raw.as_bytes()),
-                Ok(None) => {}
-                Err(e) => rec.note_malformed(e.to_string()),
-            },
+            sio09::Packet::Json { .. } => rpc_of(rec, &packet),
             _ => {}
         }
     }
     rec.set("sio", Value::Array(texts));
     if !events.is_empty() {
         rec.set("events", Value::Array(events));
+    }
+}
+
+/// The `name` of an event's data, decoded; `None` when it has none or is not an object.
+fn event_name(ev: &RawJson) -> Option<String> {
+    member(ev, "name")?.str().map(|s| s.into_owned())
+}
+
+/// Keeps the RPC payload of a `message` event or a json packet.
+fn rpc_of(rec: &mut FrameRecord, packet: &sio09::Packet) {
+    match sio09::rpc_payload(packet) {
+        Ok(Some(raw)) => rec.push_rpc(raw.as_bytes()),
+        Ok(None) => {}
+        Err(e) => rec.note_malformed(e.to_string()),
     }
 }
 
@@ -598,8 +602,8 @@ fn mqtt_record(p: Packet, raw: Vec<u8>) -> FrameRecord {
             } else {
                 // pomelo-admin topics (register, monitor, client, reconnect, …).
                 match parse_maybe_twice(&payload) {
-                    Some(v) => rec.set("json", v),
-                    None => rec.set("text", shorten(&String::from_utf8_lossy(&payload), TEXT_MAX)),
+                    Ok(v) => rec.set("json", v),
+                    Err(_) => rec.set("text", shorten(&String::from_utf8_lossy(&payload), TEXT_MAX)),
                 }
             }
             rec
@@ -848,5 +852,44 @@ mod tests {
         d.feed(Dir::S2c, b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
         let r = d.feed(Dir::S2c, b"\xc1\x01x");
         assert!(r[0].malformed.as_deref().unwrap().contains("RSV"));
+    }
+
+    /// What Node reads and serde_json's typed parser does not (a lone surrogate, a number past f64,
+    /// `-0`, 300 levels of nesting) is a payload like any other: kept exactly, never malformed.
+    #[test]
+    fn node_json_is_not_malformed() {
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        let args = format!(r#"["cut \ud83d",1e400,-0,{deep}]"#);
+        let req = format!(r#"{{"id":0,"msg":{{"service":"e","method":"echo","args":{args}}}}}"#);
+        let mut d = ConnDecoder::new(Transport::Tcp, 1 << 20);
+        let recs = d.feed(Dir::C2s, &pkg(&req));
+        assert_eq!(recs[0].malformed, None);
+        assert_eq!(recs[0].rpc[0].as_str(), req);
+        assert_eq!(recs[0].calls(), ["e.echo"]);
+
+        let mut bytes = BytesMut::new();
+        let mut c = MqttCodec::default();
+        c.encode(Packet::publish("rpc", req.clone().into_bytes()), &mut bytes).unwrap();
+        let admin = serde_json::to_vec(&json!(r#"{"reqId":1,"body":"\ud83d"}"#)).unwrap();
+        c.encode(Packet::publish("monitor", admin), &mut bytes).unwrap();
+        let recs = ConnDecoder::new(Transport::Mqtt, 1 << 20).feed(Dir::C2s, &bytes);
+        assert!(recs.iter().all(|r| r.malformed.is_none()), "{recs:?}");
+        assert_eq!(recs[0].rpc[0].as_str(), req);
+        assert_eq!(recs[1].fields["json"], json!({"reqId": 1, "body": "\u{fffd}"}));
+
+        let mut d = ConnDecoder::new(Transport::Sio09, 1 << 20);
+        d.feed(Dir::S2c, b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+        let event = format!(r#"5:::{{"name":"message","args":[{req}]}}"#);
+        let other = format!(r#"5:::{{"name":"monitor","args":[{deep},"\ud83d"]}}"#);
+        let mut frames = Vec::new();
+        for text in [&event, &other] {
+            frames.extend_from_slice(&[0x81, 126]);
+            frames.extend_from_slice(&(text.len() as u16).to_be_bytes());
+            frames.extend_from_slice(text.as_bytes());
+        }
+        let recs = d.feed(Dir::S2c, &frames);
+        assert!(recs.iter().all(|r| r.malformed.is_none()), "{recs:?}");
+        assert_eq!(recs[0].rpc[0].as_str(), req);
+        assert_eq!(recs[1].fields["events"][0]["args"][1], "\u{fffd}");
     }
 }

@@ -7,6 +7,9 @@
 //! reads such a file back into recorded calls (requests paired with their answers),
 //! [`replay`] sends them to a target with the real [`crate::client::RpcClient`], and
 //! [`compare`] decides whether the new answers mean the same as the recorded ones.
+//!
+//! Every JSON text read from the network or from a capture file goes through
+//! [`crate::wire::json`] (Node's rules), and RPC payloads stay the exact text that was sent.
 
 pub mod compare;
 pub mod decode;

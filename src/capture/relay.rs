@@ -571,15 +571,7 @@ impl Writer {
                             *stats.calls.entry(call).or_insert(0) += 1;
                         }
                     }
-                    Dir::S2c => {
-                        let n = r
-                            .rpc
-                            .iter()
-                            .flat_map(record::packages)
-                            .filter(|p| p.get("resp").is_some())
-                            .count();
-                        stats.responses += n as u64;
-                    }
+                    Dir::S2c => stats.responses += r.responses() as u64,
                 }
             }
         }
