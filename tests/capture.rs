@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{client_for, demo_acceptor, node_run, node_server};
 use pomelo_interop::capture::fixture::Fixture;
-use pomelo_interop::capture::record::{FrameRecord, packages, unhex};
+use pomelo_interop::capture::record::{FrameRecord, member, packages, unhex};
 use pomelo_interop::capture::replay::{Outcome, ReplayOptions, replay};
 use pomelo_interop::capture::{ConnDecoder, Dir, Relay, RelayOptions};
 use pomelo_interop::client::RpcClient;
@@ -22,6 +22,8 @@ use pomelo_interop::message::RpcMsg;
 use pomelo_interop::server::demo;
 use pomelo_interop::server::{Acceptor, AcceptorOptions};
 use pomelo_interop::transport::Transport;
+use pomelo_interop::wire::json::RawJson;
+use pomelo_interop::wire::stream_pkg;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -442,6 +444,66 @@ async fn node_polls_rust_through_relay_and_the_capture_replays() {
         .unwrap();
     assert!(report.ok(), "{:?}", report.results.iter().find(|r| r.outcome != Outcome::Match));
     ws.shutdown().await;
+}
+
+/// What Node reads and serde_json's typed parser refuses (a lone surrogate from an emoji cut in
+/// half, a number past f64, `-0`, 300 levels of nesting) decodes into a capture line, reads back
+/// as a call, and replays against the Rust echo: the request goes out with its arguments exactly
+/// as recorded and the reply comes back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_json_in_a_capture_line_replays_byte_for_byte() {
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let args = format!(r#"["cut \ud83d",1e400,-0,{deep}]"#);
+    let resp = format!(r#"[null,"cut \ud83d",1e400,-0,{deep}]"#);
+    let request = format!(
+        r#"{{"id":7,"msg":{{"namespace":"user","serverType":"demo","service":"echoRemote","method":"echo","args":{args}}}}}"#
+    );
+    let response = format!(r#"{{"id":7,"resp":{resp}}}"#);
+
+    // The capture lines of these two stream-pkg frames, as the relay writes them.
+    let mut text = json!({"capture": "pomelo-interop", "version": 1, "transport": "tcp"}).to_string() + "\n";
+    let mut decoder = ConnDecoder::new(Transport::Tcp, 1 << 20);
+    for (dir, payload) in [(Dir::C2s, &request), (Dir::S2c, &response)] {
+        let mut frame = bytes::BytesMut::new();
+        stream_pkg::put_header(payload.len(), &mut frame);
+        frame.extend_from_slice(payload.as_bytes());
+        let recs = decoder.feed(dir, &frame);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].malformed, None, "{dir:?}: not malformed");
+        text += &recs[0].to_line(1.0, 1, dir);
+        text.push('\n');
+    }
+    assert!(text.contains(&format!(r#""args":{args}"#)), "the line holds the arguments as sent");
+    let fx = Fixture::read(text.as_bytes(), "inline").unwrap();
+    assert_eq!((fx.calls.len(), fx.malformed, fx.unparsed), (1, 0, 0));
+    assert_eq!(fx.calls[0].msg.args.as_str(), args);
+    assert_eq!(fx.calls[0].resp_text.as_ref().map(|r| r.as_str()), Some(resp.as_str()));
+
+    // Replayed through a relay in front of the Rust demo acceptor.
+    let acceptor = demo_acceptor(Transport::Tcp, false).await;
+    let out = TempFile::new("node-json");
+    let relay = relay_to(Transport::Tcp, acceptor.local_addr(), &out).await;
+    let opts = ReplayOptions::new(Transport::Tcp, relay.local_addr().to_string());
+    let report = replay(&fx, &opts, &|_| {}).await.unwrap();
+    assert_eq!(report.results[0].outcome, Outcome::Match);
+    let reply = report.results[0].reply.as_ref().map(|r| r.as_str());
+    assert_eq!(reply, Some(resp.as_str()), "the reply byte for byte");
+    let summary = relay.shutdown().await;
+    acceptor.shutdown().await;
+    assert_eq!((summary.requests, summary.responses, summary.malformed), (1, 1, 0));
+
+    // What crossed the relay: the recorded arguments, escape for escape.
+    let again = Fixture::load(&out.0).unwrap();
+    assert_eq!(again.calls[0].msg.args.as_str(), args);
+    assert_eq!(again.calls[0].resp_text.as_ref().map(|r| r.as_str()), Some(resp.as_str()));
+    let written = std::fs::read_to_string(&out.0).unwrap();
+    let sent: Vec<u8> = written
+        .lines()
+        .map(|l| RawJson::from_slice(l.as_bytes()).unwrap())
+        .filter(|l| member(l, "dir").is_some_and(|d| d == json!("c2s")) && member(l, "rpc").is_some())
+        .flat_map(|l| unhex(&member(&l, "hex").unwrap().str().unwrap()).unwrap())
+        .collect();
+    assert!(sent.windows(args.len()).any(|w| w == args.as_bytes()), "the request on the wire");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,20 +3,29 @@
 //! Requests and responses are matched by id within a session: the socket.io session id when
 //! the line has one (an xhr-polling session spans several TCP connections), else the relay's
 //! connection number (pomelo ids count per mailbox connection).
+//!
+//! Lines are read as Node reads JSON ([`crate::wire::json`]: invalid UTF-8 as U+FFFD, lone
+//! surrogates, numbers past f64, any nesting), and requests with the envelope reader of
+//! [`crate::message`], so a call's arguments stay the exact text that was recorded and replay
+//! byte for byte.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::BufRead;
 use std::path::Path;
 
+use bytes::Bytes;
 use serde_json::Value;
 
-use super::record::packages;
+use super::record::{member, raw_packages};
 use super::{CaptureError, Dir};
-use crate::message::RpcMsg;
-use crate::transport::Transport;
+use crate::message::{Resp, RpcMsg, parse_requests};
+use crate::wire::Transport;
+use crate::wire::json::{JsonError, RawJson};
 
-/// Recorded answers per (session, id), with their times, oldest first.
-type Answers = HashMap<(String, String), VecDeque<(Vec<Value>, f64)>>;
+/// A recorded answer: the reply array as text and as values, and when it crossed the relay.
+type Answer = (Resp, Vec<Value>, f64);
+/// Recorded answers per (session, id), oldest first.
+type Answers = HashMap<(String, String), VecDeque<Answer>>;
 
 /// One request as recorded, with the answer it got.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +40,8 @@ pub struct RecordedCall {
     pub t_request: f64,
     /// The recorded reply array, if one was recorded.
     pub resp: Option<Vec<Value>>,
+    /// The same reply array exactly as recorded (what a byte-exact comparison wants).
+    pub resp_text: Option<Resp>,
     /// When the reply crossed the relay.
     pub t_response: Option<f64>,
 }
@@ -82,75 +93,32 @@ impl Fixture {
     /// different connections may be slightly out of order (an xhr-polling answer can be written
     /// before the POST of its request): requests and responses are paired by session and id
     /// whatever their order, and the calls are sorted by request time.
-    pub fn read(reader: impl BufRead, name: &str) -> Result<Fixture, CaptureError> {
+    pub fn read(mut reader: impl BufRead, name: &str) -> Result<Fixture, CaptureError> {
         let mut fx = Fixture::default();
         let mut responses: Answers = HashMap::new();
-        for (n, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| CaptureError::File { path: name.to_string(), source })?;
-            if line.trim().is_empty() {
-                continue;
+        let mut bytes = Vec::new();
+        for n in 0.. {
+            bytes.clear();
+            let read = reader
+                .read_until(b'\n', &mut bytes)
+                .map_err(|source| CaptureError::File { path: name.to_string(), source })?;
+            if read == 0 {
+                break;
             }
             let bad = |reason: String| CaptureError::Fixture { path: name.to_string(), line: n + 1, reason };
-            let v: Value = serde_json::from_str(&line).map_err(|e| bad(format!("not JSON: {e}")))?;
-            if v.get("capture").is_some() {
-                fx.header = Some(v);
+            let text = trim_line(&bytes);
+            if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if let Some(s) = v.get("summary") {
-                fx.summary = Some(s.clone());
-                continue;
-            }
-            if v.get("event").is_some() {
-                continue;
-            }
-            let dir = match v.get("dir").and_then(Value::as_str) {
-                Some("c2s") => Dir::C2s,
-                Some("s2c") => Dir::S2c,
-                _ => return Err(bad("a frame line needs \"dir\": \"c2s\" or \"s2c\"".into())),
-            };
-            fx.frames[dir.index()] += 1;
-            if v.get("malformed").is_some() {
-                fx.malformed += 1;
-            }
-            let Some(rpc) = v.get("rpc").and_then(Value::as_array) else { continue };
-            let t = v.get("t_ms").and_then(Value::as_f64).unwrap_or(0.0);
-            let session = match (v.get("sid").and_then(Value::as_str), v.get("conn")) {
-                (Some(sid), _) => format!("sid:{sid}"),
-                (None, Some(c)) => format!("conn:{c}"),
-                (None, None) => return Err(bad("a frame line needs \"conn\"".into())),
-            };
-            for payload in rpc {
-                for pkg in packages(payload) {
-                    let Some(id) = pkg.get("id").cloned() else {
-                        fx.unparsed += 1;
-                        continue;
-                    };
-                    match (dir, pkg.get("msg"), pkg.get("resp")) {
-                        (Dir::C2s, Some(msg), _) => match serde_json::from_value::<RpcMsg>(msg.clone()) {
-                            Ok(msg) => fx.calls.push(RecordedCall {
-                                session: session.clone(),
-                                id,
-                                msg,
-                                t_request: t,
-                                resp: None,
-                                t_response: None,
-                            }),
-                            Err(_) => fx.unparsed += 1,
-                        },
-                        (Dir::S2c, _, Some(Value::Array(resp))) => responses
-                            .entry((session.clone(), id.to_string()))
-                            .or_default()
-                            .push_back((resp.clone(), t)),
-                        _ => fx.unparsed += 1,
-                    }
-                }
-            }
+            let line = RawJson::from_slice(text).map_err(|e| bad(e.to_string()))?;
+            fx.read_line(&line, &mut responses).map_err(|e| bad(e.to_string()))?;
         }
         fx.calls.sort_by(|a, b| a.t_request.total_cmp(&b.t_request));
         for call in &mut fx.calls {
             let key = (call.session.clone(), call.id.to_string());
-            if let Some((resp, t)) = responses.get_mut(&key).and_then(VecDeque::pop_front) {
-                call.resp = Some(resp);
+            if let Some((text, values, t)) = responses.get_mut(&key).and_then(VecDeque::pop_front) {
+                call.resp = Some(values);
+                call.resp_text = Some(text);
                 call.t_response = Some(t);
             }
         }
@@ -158,7 +126,90 @@ impl Fixture {
         Ok(fx)
     }
 
-    /// The transport the capture was made on, from its header.
+    /// One line: the header, the summary, an event (skipped) or a frame.
+    fn read_line(&mut self, line: &RawJson, responses: &mut Answers) -> Result<(), LineError> {
+        // One pass over the line; a repeated key counts once, with its last value (as in Node).
+        let members = if line.is_object() { line.members()? } else { Vec::new() };
+        let field = |key: &str| members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        if field("capture").is_some() {
+            self.header = Some(line.to_value()?);
+            return Ok(());
+        }
+        if let Some(s) = field("summary") {
+            self.summary = Some(s.to_value()?);
+            return Ok(());
+        }
+        if field("event").is_some() {
+            return Ok(());
+        }
+        let dir = match field("dir").and_then(|d| d.str().map(|s| s.into_owned())).as_deref() {
+            Some("c2s") => Dir::C2s,
+            Some("s2c") => Dir::S2c,
+            _ => return Err(LineError::NoDir),
+        };
+        self.frames[dir.index()] += 1;
+        if field("malformed").is_some() {
+            self.malformed += 1;
+        }
+        let Some(rpc) = field("rpc").filter(RawJson::is_array) else { return Ok(()) };
+        let t = match field("t_ms") {
+            Some(t) => t.to_value()?.as_f64().unwrap_or(0.0),
+            None => 0.0,
+        };
+        let session = match (field("sid").and_then(|s| s.str().map(|s| s.into_owned())), field("conn")) {
+            (Some(sid), _) => format!("sid:{sid}"),
+            (None, Some(c)) => format!("conn:{}", c.to_value()?),
+            (None, None) => return Err(LineError::NoConn),
+        };
+        for payload in rpc.elements()? {
+            for pkg in raw_packages(&payload) {
+                match dir {
+                    Dir::C2s => self.read_request(&pkg, &session, t),
+                    Dir::S2c => self.read_response(&pkg, &session, t, responses),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A recorded request, read as an acceptor would read it (arguments kept as text).
+    fn read_request(&mut self, pkg: &RawJson, session: &str, t: f64) {
+        if !pkg.is_object() {
+            self.unparsed += 1;
+            return;
+        }
+        let parsed = parse_requests(Bytes::copy_from_slice(pkg.as_bytes()));
+        let Ok(Some(Ok(req))) = parsed.map(|p| p.into_iter().next()) else {
+            self.unparsed += 1;
+            return;
+        };
+        let Ok(id) = req.id.to_value() else {
+            self.unparsed += 1;
+            return;
+        };
+        self.calls.push(RecordedCall {
+            session: session.to_string(),
+            id,
+            msg: req.msg,
+            t_request: t,
+            resp: None,
+            resp_text: None,
+            t_response: None,
+        });
+    }
+
+    /// A recorded response: an `id` and a `resp` array.
+    fn read_response(&mut self, pkg: &RawJson, session: &str, t: f64, responses: &mut Answers) {
+        match response(pkg) {
+            Some((id, text, values)) => responses
+                .entry((session.to_string(), id.to_string()))
+                .or_default()
+                .push_back((text, values, t)),
+            None => self.unparsed += 1,
+        }
+    }
+
+    /// The dialect the capture was made on, from its header.
     pub fn transport(&self) -> Option<Transport> {
         self.header.as_ref()?.get("transport")?.as_str()?.parse().ok()
     }
@@ -181,6 +232,34 @@ impl Fixture {
         }
         m
     }
+}
+
+/// What is wrong with a capture line.
+#[derive(Debug, thiserror::Error)]
+enum LineError {
+    /// The line (or a part read as a value) is not JSON as Node reads it.
+    #[error("{0}")]
+    Json(#[from] JsonError),
+    /// A frame line without its direction.
+    #[error("a frame line needs \"dir\": \"c2s\" or \"s2c\"")]
+    NoDir,
+    /// A frame line with neither a session id nor a connection number.
+    #[error("a frame line needs \"conn\"")]
+    NoConn,
+}
+
+/// The id and reply array (as text and as values) of a response package.
+fn response(pkg: &RawJson) -> Option<(Value, Resp, Vec<Value>)> {
+    let id = member(pkg, "id")?.to_value().ok()?;
+    let text = Resp::from_raw(member(pkg, "resp")?).ok()?;
+    let values = text.values().ok()?;
+    Some((id, text, values))
+}
+
+/// A line without its line break (`\n` or `\r\n`).
+fn trim_line(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    bytes.strip_suffix(b"\r").unwrap_or(bytes)
 }
 
 #[cfg(test)]

@@ -1,25 +1,29 @@
 //! Capture and replay of real RPC traffic.
 //!
 //! [`relay`] is a transparent TCP relay that forwards bytes as they arrive and, on a copy,
-//! decodes the dialect's frames in both directions ([`decode`], pure, no sockets) into one JSON
-//! line per frame ([`record`]; the format is documented in `fixtures/README.md`). [`fixture`]
-//! reads such a file back into recorded calls (requests paired with their answers),
-//! [`replay`] sends them to a target with the real [`crate::client::RpcClient`], and
-//! [`compare`] decides whether the new answers mean the same as the recorded ones.
+//! decodes the dialect's frames in both directions ([`decode`], pure, no sockets: it drives the
+//! codecs of [`crate::wire`], HTTP and WebSocket readers included) into one JSON line per frame
+//! ([`record`]; the format is documented in `fixtures/README.md`). [`fixture`] reads such a
+//! file back into recorded calls (requests paired with their answers), [`replay`] sends them
+//! to a target with the real [`crate::client::RpcClient`], and [`compare`] decides whether the
+//! new answers mean the same as the recorded ones.
+//!
+//! Every JSON text read from the network or from a capture file goes through
+//! [`crate::wire::json`] (Node's rules), and RPC payloads stay the exact text that was sent.
+//! The pure modules ([`decode`], [`record`], [`fixture`], [`compare`]) use nothing above
+//! [`crate::wire`] and [`crate::message`]; only [`relay`] and [`replay`] touch sockets.
 
 pub mod compare;
 pub mod decode;
 pub mod fixture;
-pub mod http;
 pub mod record;
 pub mod relay;
 pub mod replay;
-pub mod ws;
 
 use serde::{Deserialize, Serialize};
 
 pub use compare::{Comparator, Difference, IgnoreRule};
-pub use decode::ConnDecoder;
+pub use decode::{ConnDecoder, DecodeError};
 pub use fixture::{Fixture, RecordedCall};
 pub use record::FrameRecord;
 pub use relay::{Relay, RelayOptions, Summary};

@@ -1,9 +1,14 @@
 //! The JSON lines a capture writes: one header line, one line per decoded frame, connection
 //! events, and a closing summary (format: `fixtures/README.md`).
+//!
+//! RPC payloads are kept as the raw JSON text that crossed the wire ([`RawJson`], read by Node's
+//! rules), so a lone surrogate, `1e400` or `-0` is written exactly as it was sent and replays the
+//! same; every other value is written with JavaScript's number format ([`json::write_to`]).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::Dir;
+use crate::wire::json::{self, RawJson};
 
 /// Version of the line format, written in the header.
 pub const FORMAT_VERSION: u64 = 1;
@@ -21,7 +26,7 @@ pub struct FrameRecord {
     /// Frame-specific fields in output order (`topic`, `http`, `sid`, `sio`, `json`, …).
     pub fields: Map<String, Value>,
     /// RPC payloads the frame carries, each as sent: a package object or a batch array.
-    pub rpc: Vec<Value>,
+    pub rpc: Vec<RawJson>,
     /// Why the frame (or its content) could not be decoded.
     pub malformed: Option<String>,
     /// The exact bytes of the frame as they crossed the relay.
@@ -58,27 +63,32 @@ impl FrameRecord {
         }
     }
 
-    /// Parses an RPC payload (JSON of one package or a batch) and keeps it, or notes why not.
+    /// Reads an RPC payload (JSON of one package or a batch) as Node would and keeps its text,
+    /// or notes why it is not JSON.
     pub fn push_rpc(&mut self, payload: &[u8]) {
-        match serde_json::from_slice::<Value>(payload) {
-            Ok(v) => self.rpc.push(v),
-            Err(e) => self.note_malformed(format!("RPC payload is not JSON: {e}")),
+        match RawJson::from_slice(payload) {
+            Ok(v) => self.rpc.push(v.single_line()),
+            Err(e) => self.note_malformed(format!("RPC payload {e}")),
         }
     }
 
     /// `service.method` of every request this frame carries (batches flattened).
     pub fn calls(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for payload in &self.rpc {
-            for pkg in packages(payload) {
-                if let Some(msg) = pkg.get("msg") {
-                    let s = msg.get("service").and_then(Value::as_str).unwrap_or("?");
-                    let m = msg.get("method").and_then(Value::as_str).unwrap_or("?");
-                    out.push(format!("{s}.{m}"));
-                }
+        for pkg in self.rpc.iter().flat_map(raw_packages) {
+            if let Some(msg) = member(&pkg, "msg") {
+                let name = |key| member(&msg, key).and_then(|v| v.str().map(|s| s.into_owned()));
+                let s = name("service").unwrap_or_else(|| "?".into());
+                let m = name("method").unwrap_or_else(|| "?".into());
+                out.push(format!("{s}.{m}"));
             }
         }
         out
+    }
+
+    /// How many responses (packages with `resp`) this frame carries.
+    pub fn responses(&self) -> usize {
+        self.rpc.iter().flat_map(raw_packages).filter(|p| member(p, "resp").is_some()).count()
     }
 
     /// The line for this record at `t_ms` on connection `conn`.
@@ -92,25 +102,15 @@ impl FrameRecord {
     /// frame the relay sees.
     pub fn write_line(&self, t_ms: f64, conn: u64, dir: Dir, out: &mut Vec<u8>) {
         use std::io::Write;
-        let json = |out: &mut Vec<u8>, v: &Value| {
-            // Writing JSON into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, v);
-        };
-        let text = |out: &mut Vec<u8>, s: &str| {
-            let _ = serde_json::to_writer(&mut *out, s);
-        };
-        let _ = write!(
-            out,
-            r#"{{"t_ms":{},"conn":{conn},"dir":"{}","frame":"#,
-            json!(round_ms(t_ms)),
-            dir.name()
-        );
-        text(out, &self.frame);
+        out.extend_from_slice(br#"{"t_ms":"#);
+        json::write_to(out, &round_ms(t_ms));
+        let _ = write!(out, r#","conn":{conn},"dir":"{}","frame":"#, dir.name());
+        json::write_to(out, &self.frame);
         for (k, v) in &self.fields {
             out.push(b',');
-            text(out, k);
+            json::write_to(out, k);
             out.push(b':');
-            json(out, v);
+            json::write_to(out, v);
         }
         if !self.rpc.is_empty() {
             out.extend_from_slice(br#","rpc":["#);
@@ -118,13 +118,13 @@ impl FrameRecord {
                 if i > 0 {
                     out.push(b',');
                 }
-                json(out, v);
+                out.extend_from_slice(v.as_bytes());
             }
             out.push(b']');
         }
         if let Some(r) = &self.malformed {
             out.extend_from_slice(br#","malformed":"#);
-            text(out, r);
+            json::write_to(out, r);
         }
         let _ = write!(out, r#","len":{},"hex":""#, self.raw.len());
         push_hex(out, &self.raw);
@@ -152,22 +152,44 @@ fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// The packages of a payload: the array's elements for a batch, else the payload itself.
-pub fn packages(payload: &Value) -> Vec<&Value> {
-    match payload {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
+/// The packages of a payload, each as raw text: the array's elements for a batch, else the
+/// payload itself.
+pub fn raw_packages(payload: &RawJson) -> Vec<RawJson> {
+    if payload.is_array() { payload.elements().unwrap_or_default() } else { vec![payload.clone()] }
+}
+
+/// The packages of a payload as trees (lone surrogates as U+FFFD, numbers past f64 as `null`;
+/// see [`RawJson::to_value`]); a package too deep for a tree is left out.
+pub fn packages(payload: &RawJson) -> Vec<Value> {
+    raw_packages(payload).iter().filter_map(|p| p.to_value().ok()).collect()
+}
+
+/// The value of `key` in a raw object (the last one if repeated, as Node keeps it); `None` when
+/// absent or when `obj` is not an object.
+pub fn member(obj: &RawJson, key: &str) -> Option<RawJson> {
+    if !obj.is_object() {
+        return None;
     }
+    obj.fold_members(
+        || None,
+        |found, k, v| {
+            if k == key {
+                *found = Some(v);
+            }
+        },
+    )
+    .ok()
+    .flatten()
 }
 
 /// A connection event line (`open`, `fin`, `error`, `close`, `upstream-error`, …).
 pub fn event_line(t_ms: f64, conn: u64, event: &str, extra: Map<String, Value>) -> String {
     let mut m = Map::new();
-    m.insert("t_ms".into(), json!(round_ms(t_ms)));
-    m.insert("conn".into(), json!(conn));
-    m.insert("event".into(), json!(event));
+    m.insert("t_ms".into(), round_ms(t_ms).into());
+    m.insert("conn".into(), conn.into());
+    m.insert("event".into(), event.into());
     m.extend(extra);
-    Value::Object(m).to_string()
+    json::to_string(&m)
 }
 
 /// Milliseconds rounded to microseconds, so lines stay short.
@@ -189,19 +211,6 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
-}
-
-/// JSON that may be encoded once or twice (pomelo-admin sends some messages as a JSON string
-/// whose content is JSON): the inner value when the outer one is a string holding JSON.
-pub fn parse_maybe_twice(raw: &[u8]) -> Option<Value> {
-    let v: Value = serde_json::from_slice(raw).ok()?;
-    if let Value::String(s) = &v
-        && let Ok(inner) = serde_json::from_str::<Value>(s)
-        && (inner.is_object() || inner.is_array())
-    {
-        return Some(inner);
-    }
-    Some(v)
 }
 
 /// Text of at most `max` characters, with a note of what was cut.
@@ -226,12 +235,18 @@ mod tests {
     }
 
     #[test]
-    fn maybe_twice() {
-        assert_eq!(parse_maybe_twice(br#"{"a":1}"#), Some(json!({"a": 1})));
-        assert_eq!(parse_maybe_twice(br#""{\"a\":1}""#), Some(json!({"a": 1})));
-        assert_eq!(parse_maybe_twice(br#""plain""#), Some(json!("plain")));
-        assert_eq!(parse_maybe_twice(br#""12""#), Some(json!("12")), "a string of a number stays");
-        assert_eq!(parse_maybe_twice(b"nope"), None);
+    fn node_json_is_kept_as_sent() {
+        let mut r = FrameRecord::new("stream-pkg", Vec::new());
+        r.push_rpc(br#"{"id":1,"msg":{"service":"s","method":"m","args":["cut \ud83d",1e400,-0]}}"#);
+        r.push_rpc(b"{\"id\":2,\n \"resp\": [null]}");
+        r.push_rpc(b"{nope");
+        assert_eq!(r.calls(), ["s.m"]);
+        assert_eq!(r.responses(), 1);
+        assert!(r.malformed.as_deref().unwrap().contains("not JSON"));
+        let line = r.to_line(0.0, 1, Dir::C2s);
+        assert!(line.contains(r#""rpc":[{"id":1,"msg":{"service":"s","method":"m","args":["cut \ud83d",1e400,-0]}},{"id":2,"resp":[null]}]"#), "{line}");
+        let back = RawJson::from_slice(line.as_bytes()).unwrap();
+        assert_eq!(member(&back, "rpc").unwrap().elements().unwrap().len(), 2, "the line reads back");
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! never reach the target (a fixture from several connections, or from another dialect, replays
 //! over one connection of any dialect). The whole run is bounded by `max_time`; each call by
 //! `timeout`.
+//!
+//! Requests go out with their arguments exactly as recorded (raw JSON text: a lone surrogate
+//! leaves as the same escape). A reply identical byte for byte to the recorded one matches at
+//! once; any other is read as values ([`crate::wire::json`]) and judged by the [`Comparator`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,8 @@ use tokio::time::Instant;
 use super::CaptureError;
 use super::compare::{Comparator, Difference, glob_match};
 use super::fixture::{Fixture, RecordedCall};
-use crate::client::{ClientOptions, RpcClient, ServerInfo};
+use crate::client::{ClientError, ClientOptions, RpcClient, ServerInfo};
+use crate::message::Resp;
 use crate::transport::Transport;
 
 /// How to replay.
@@ -95,6 +100,8 @@ pub struct CallResult {
     pub outcome: Outcome,
     /// How long the target took, in milliseconds.
     pub latency_ms: Option<f64>,
+    /// The reply exactly as the target wrote it, when one came.
+    pub reply: Option<Resp>,
 }
 
 /// Progress of a running replay.
@@ -204,23 +211,23 @@ pub async fn replay(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
-    let mut outcomes: Vec<Option<(Outcome, Option<f64>)>> = vec![None; total];
+    let mut outcomes: Vec<Option<Judged>> = vec![None; total];
     let mut tasks = JoinSet::new();
     let mut done = 0usize;
     let mut failed = 0usize;
-    let mut finish = |slot: usize, outcome: Outcome, latency: Option<f64>, outcomes: &mut Vec<_>| {
+    let mut finish = |slot: usize, judged: Judged, outcomes: &mut Vec<_>| {
         done += 1;
-        if outcome != Outcome::Match {
+        if judged.outcome != Outcome::Match {
             failed += 1;
         }
-        outcomes[slot] = Some((outcome, latency));
+        outcomes[slot] = Some(judged);
         progress(Progress { done, total, failed });
     };
 
     for (slot, (_, call)) in selected.iter().enumerate() {
         while let Some(joined) = tasks.try_join_next() {
-            if let Ok((s, o, l)) = joined {
-                finish(s, o, l, &mut outcomes);
+            if let Ok((s, judged)) = joined {
+                finish(s, judged, &mut outcomes);
             }
         }
         if let Some(t) = ticker.as_mut() {
@@ -239,31 +246,25 @@ pub async fn replay(
         }
         let limit = opts.timeout.min(deadline - now);
         let (client, id, msg) = (client.clone(), opts.server_id.clone(), call.msg.clone());
-        let route = call.route();
-        let expected = call.resp.clone().unwrap_or_default();
+        let call = (*call).clone();
         let comparator = opts.comparator.clone();
         tasks.spawn(async move {
             let t0 = Instant::now();
-            let result = client.call(&id, msg, Some(limit)).await;
-            let latency = t0.elapsed().as_secs_f64() * 1000.0;
+            let result = client.call_raw(&id, msg, Some(limit)).await;
+            let latency_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
             drop(permit);
-            let outcome = match result {
-                Ok(got) => {
-                    let differences = comparator.compare(&route, &expected, &got);
-                    if differences.is_empty() {
-                        Outcome::Match
-                    } else {
-                        Outcome::Mismatch { got, differences }
-                    }
+            let judged = match result {
+                Ok(reply) => {
+                    Judged { outcome: judge(&comparator, &call, &reply), latency_ms, reply: Some(reply) }
                 }
-                Err(e) => Outcome::NoReply(e.to_string()),
+                Err(e) => Judged { outcome: Outcome::NoReply(e.to_string()), latency_ms, reply: None },
             };
-            (slot, outcome, Some(latency))
+            (slot, judged)
         });
     }
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((s, o, l)) => finish(s, o, l, &mut outcomes),
+            Ok((s, judged)) => finish(s, judged, &mut outcomes),
             Err(e) => tracing::error!("replay: a call task failed: {e}"),
         }
     }
@@ -271,12 +272,36 @@ pub async fn replay(
     let results = selected
         .into_iter()
         .zip(outcomes)
-        .map(|((index, call), o)| {
-            let (outcome, latency_ms) = o.unwrap_or((Outcome::NotRun, None));
-            CallResult { call: call.clone(), index, outcome, latency_ms }
+        .map(|((index, call), judged)| {
+            let Judged { outcome, latency_ms, reply } =
+                judged.unwrap_or(Judged { outcome: Outcome::NotRun, latency_ms: None, reply: None });
+            CallResult { call: call.clone(), index, outcome, latency_ms, reply }
         })
         .collect();
     Ok(ReplayReport { results, unanswered, filtered, elapsed: started.elapsed() })
+}
+
+/// What one finished call came to.
+#[derive(Debug, Clone)]
+struct Judged {
+    outcome: Outcome,
+    latency_ms: Option<f64>,
+    reply: Option<Resp>,
+}
+
+/// Compares a reply with the recorded one: the same text matches as it is; otherwise both are
+/// compared as values.
+fn judge(comparator: &Comparator, call: &RecordedCall, reply: &Resp) -> Outcome {
+    if call.resp_text.as_ref() == Some(reply) {
+        return Outcome::Match;
+    }
+    let got = match reply.values() {
+        Ok(got) => got,
+        Err(e) => return Outcome::NoReply(ClientError::ReplyValues(e).to_string()),
+    };
+    let expected = call.resp.as_deref().unwrap_or_default();
+    let differences = comparator.compare(&call.route(), expected, &got);
+    if differences.is_empty() { Outcome::Match } else { Outcome::Mismatch { got, differences } }
 }
 
 #[cfg(test)]

@@ -45,6 +45,9 @@ pub struct CaptureArgs {
     /// direction stops (it is still relayed).
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     queue_limit: usize,
+    /// Connections relayed at once; a peer past the cap is closed at once.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_connections: usize,
 }
 
 /// `PORT` or `HOST:PORT`.
@@ -75,6 +78,7 @@ pub async fn run(a: CaptureArgs) -> Result<(), CliError> {
     let mut opts = RelayOptions::new(a.dialect.transport, listen, a.upstream.clone(), a.out.clone());
     opts.max_frame = a.dialect.max_frame;
     opts.queue_limit = a.queue_limit;
+    opts.max_connections = a.max_connections;
     opts.meta = meta(&a.meta)?;
     // Listen for signals before announcing the port: a SIGTERM right after READY must still
     // end in a summary, not kill the process.

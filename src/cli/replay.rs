@@ -7,12 +7,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{CliError, millis, parse_transport};
 use crate::capture::compare::{Comparator, IgnoreRule, show_pair};
 use crate::capture::fixture::Fixture;
 use crate::capture::replay::{self, CallResult, Outcome, Progress, ReplayOptions, ReplayReport};
+use crate::message::JsonArray;
 use crate::transport::Transport;
 
 /// Options of `replay`.
@@ -270,34 +272,54 @@ fn print_human(report: &ReplayReport, verbose: bool) {
     }
 }
 
+/// One `--check` line: a call that did not match. Written with the wire JSON writer, so the
+/// arguments appear exactly as recorded (a lone surrogate stays an escape).
+#[derive(Serialize)]
+struct CheckLine<'a> {
+    outcome: &'static str,
+    index: usize,
+    route: String,
+    session: &'a str,
+    id: &'a Value,
+    args: &'a JsonArray,
+    expected: &'a Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    got: Option<&'a Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    differences: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
 fn print_check(report: &ReplayReport) {
     let mut out = std::io::stdout().lock();
     for r in &report.results {
-        let (kind, detail) = match &r.outcome {
-            Outcome::Match => continue,
-            Outcome::Mismatch { got, differences } => (
-                "mismatch",
-                json!({
-                    "got": got,
-                    "differences": differences.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
-                }),
-            ),
-            Outcome::NoReply(e) => ("no_reply", json!({ "error": e })),
-            Outcome::NotRun => ("not_run", json!({})),
+        let mut line = CheckLine {
+            outcome: "",
+            index: r.index,
+            route: r.call.route(),
+            session: &r.call.session,
+            id: &r.call.id,
+            args: &r.call.msg.args,
+            expected: &r.call.resp,
+            got: None,
+            differences: None,
+            error: None,
         };
-        let mut line = json!({
-            "outcome": kind,
-            "index": r.index,
-            "route": r.call.route(),
-            "session": r.call.session,
-            "id": r.call.id,
-            "args": r.call.msg.args,
-            "expected": r.call.resp,
-        });
-        if let (Some(m), Value::Object(d)) = (line.as_object_mut(), detail) {
-            m.extend(d);
+        match &r.outcome {
+            Outcome::Match => continue,
+            Outcome::Mismatch { got, differences } => {
+                line.outcome = "mismatch";
+                line.got = Some(got);
+                line.differences = Some(differences.iter().map(|d| d.to_json()).collect());
+            }
+            Outcome::NoReply(e) => {
+                line.outcome = "no_reply";
+                line.error = Some(e);
+            }
+            Outcome::NotRun => line.outcome = "not_run",
         }
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", crate::wire::json::to_string(&line));
     }
     let summary = json!({ "summary": {
         "calls": report.results.len(),

@@ -1,13 +1,23 @@
 //! Pure codecs, one file per dialect: no sockets, no clocks.
 //!
+//! The RPC dialects: [`stream_pkg`] (tcp), [`typed_pkg`] (pinus-tcp), [`mqtt`], [`sio09`]
+//! (socket.io 0.9 packets), with the two readers socket.io 0.9 travels in when a relay sees it
+//! on the wire: [`http`] (HTTP/1.1 message heads and bodies) and [`ws`] (RFC 6455 frames).
+//! [`json`] reads every JSON payload as Node does; [`Transport`] names the dialects.
+//!
 //! Every decoder caps announced lengths before it allocates, and treats "not enough bytes yet"
 //! as a state (`Ok(None)`), never as an error.
 
+mod dialects;
+pub mod http;
 pub mod json;
 pub mod mqtt;
 pub mod sio09;
 pub mod stream_pkg;
 pub mod typed_pkg;
+pub mod ws;
+
+pub use dialects::{Transport, UnknownTransport};
 
 /// Default cap on one frame's body (pomelo's `pkgSize` is unlimited; we are not).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;

@@ -71,6 +71,32 @@ impl Packet {
     pub fn publish(topic: impl Into<String>, payload: impl Into<Bytes>) -> Packet {
         Packet::Publish { topic: topic.into(), qos: 0, pkid: None, retain: false, payload: payload.into() }
     }
+
+    /// The topic filters of a SUBSCRIBE (kept as [`Packet::Other`], type 8), in order; `None`
+    /// for any other packet and for one too short to hold its packet identifier. A filter cut
+    /// short ends the list; names are read as lossy UTF-8.
+    pub fn subscribe_topics(&self) -> Option<Vec<String>> {
+        let Packet::Other { header, body } = self else { return None };
+        if header >> 4 != 8 {
+            return None;
+        }
+        let mut body = body.clone();
+        let mut topics = Vec::new();
+        if body.remaining() < 2 {
+            return None;
+        }
+        // Packet identifier, then (length, filter, QoS) triples.
+        body.advance(2);
+        while body.remaining() >= 2 {
+            let n = body.get_u16() as usize;
+            if body.remaining() < n + 1 {
+                break;
+            }
+            topics.push(String::from_utf8_lossy(&body.split_to(n)).into_owned());
+            body.advance(1);
+        }
+        Some(topics)
+    }
 }
 
 /// Encoder/decoder for [`Packet`]s with a cap on the remaining length.
@@ -94,6 +120,36 @@ impl Default for MqttCodec {
 
 fn malformed(reason: impl Into<String>) -> WireError {
     WireError::Malformed { dialect: DIALECT, reason: reason.into() }
+}
+
+/// The fixed header of a packet: its first byte and how long the packet is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedHeader {
+    /// First byte: packet type in the high nibble, flags in the low one.
+    pub byte: u8,
+    /// Remaining length: bytes after the fixed header.
+    pub remaining: usize,
+    /// Bytes of the fixed header itself (1 + the length varint).
+    pub len: usize,
+}
+
+impl FixedHeader {
+    /// Bytes of the whole packet on the wire.
+    pub fn packet_len(&self) -> usize {
+        self.len + self.remaining
+    }
+}
+
+/// Reads the fixed header at the start of `src`: `Ok(None)` while it is incomplete; a remaining
+/// length over `max` is [`WireError::FrameTooLarge`] (refused before the body arrives), a
+/// varint longer than 4 bytes [`WireError::Malformed`].
+pub fn read_fixed_header(src: &[u8], max: usize) -> Result<Option<FixedHeader>, WireError> {
+    let Some(&byte) = src.first() else { return Ok(None) };
+    Ok(read_remaining(&src[1..], max)?.map(|(remaining, vlen)| FixedHeader {
+        byte,
+        remaining,
+        len: 1 + vlen,
+    }))
 }
 
 /// Reads the remaining-length varint after the first byte: `Some((len, varint_bytes))`.
@@ -150,7 +206,9 @@ fn put_str(s: &str, dst: &mut BytesMut) -> Result<(), WireError> {
     Ok(())
 }
 
-fn parse(header: u8, mut body: Bytes) -> Result<Packet, WireError> {
+/// Parses the packet whose fixed header's first byte is `header` and whose variable header and
+/// payload are `body` (what [`MqttCodec`] does once a whole packet has arrived).
+pub fn parse_packet(header: u8, mut body: Bytes) -> Result<Packet, WireError> {
     Ok(match header >> 4 {
         1 => {
             let _protocol = take_str(&mut body)?;
@@ -194,18 +252,17 @@ impl Decoder for MqttCodec {
         if src.is_empty() {
             return Ok(None);
         }
-        let Some((len, vlen)) = read_remaining(&src[1..], self.max_frame)? else {
+        let Some(fixed) = read_fixed_header(src, self.max_frame)? else {
             return Ok(None);
         };
-        let total = 1 + vlen + len;
+        let total = fixed.packet_len();
         if src.len() < total {
             src.reserve((total - src.len()).min(64 * 1024));
             return Ok(None);
         }
-        let header = src[0];
-        src.advance(1 + vlen);
-        let body = src.split_to(len).freeze();
-        parse(header, body).map(Some)
+        src.advance(fixed.len);
+        let body = src.split_to(fixed.remaining).freeze();
+        parse_packet(fixed.byte, body).map(Some)
     }
 }
 
@@ -338,6 +395,20 @@ mod tests {
         assert!(matches!(codec.decode(&mut buf), Err(WireError::Malformed { .. })));
         let mut buf = BytesMut::from(&[0xf0, 0x00][..]);
         assert!(matches!(codec.decode(&mut buf), Err(WireError::Malformed { .. })));
+    }
+
+    #[test]
+    fn fixed_headers_and_subscribe_topics() {
+        assert_eq!(read_fixed_header(&[0x30], 100).unwrap(), None);
+        let h = read_fixed_header(&[0x30, 0xa2, 0x01, 0], 1000).unwrap().unwrap();
+        assert_eq!(h, FixedHeader { byte: 0x30, remaining: 162, len: 3 });
+        assert_eq!(h.packet_len(), 165);
+        assert!(matches!(read_fixed_header(&[0x30, 0xa2, 0x01], 100), Err(WireError::FrameTooLarge { .. })));
+        // SUBSCRIBE id 1: "a/b" QoS 0, "c" QoS 1.
+        let body = Bytes::from_static(b"\x00\x01\x00\x03a/b\x00\x00\x01c\x01");
+        let sub = Packet::Other { header: 0x82, body };
+        assert_eq!(sub.subscribe_topics(), Some(vec!["a/b".to_string(), "c".to_string()]));
+        assert_eq!(Packet::PingReq.subscribe_topics(), None);
     }
 
     #[test]

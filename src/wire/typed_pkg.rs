@@ -21,6 +21,24 @@ pub enum Kind {
     Res = 3,
 }
 
+impl Kind {
+    /// The kind of a type byte; `None` for a byte pinus-rpc does not define.
+    pub fn from_byte(b: u8) -> Option<Kind> {
+        match b {
+            0 => Some(Kind::Msg),
+            1 => Some(Kind::Ping),
+            2 => Some(Kind::Pong),
+            3 => Some(Kind::Res),
+            _ => None,
+        }
+    }
+
+    /// Whether frames of this kind carry a JSON body (requests and responses).
+    pub fn has_body(self) -> bool {
+        matches!(self, Kind::Msg | Kind::Res)
+    }
+}
+
 /// One typed frame: its kind and body (empty for ping/pong).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypedFrame {
@@ -65,17 +83,12 @@ impl Decoder for TypedCodec {
         let Some(mut frame) = self.inner.decode(src)? else {
             return Ok(None);
         };
-        let kind = match frame.get_u8() {
-            0 => Kind::Msg,
-            1 => Kind::Ping,
-            2 => Kind::Pong,
-            3 => Kind::Res,
-            other => {
-                return Err(WireError::Malformed {
-                    dialect: "pinus-tcp",
-                    reason: format!("unknown frame type {other}"),
-                });
-            }
+        let byte = frame.get_u8();
+        let Some(kind) = Kind::from_byte(byte) else {
+            return Err(WireError::Malformed {
+                dialect: "pinus-tcp",
+                reason: format!("unknown frame type {byte}"),
+            });
         };
         Ok(Some(TypedFrame { kind, body: frame }))
     }

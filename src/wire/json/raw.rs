@@ -76,6 +76,34 @@ impl RawJson {
         RawJson(self.0.slice_ref(part))
     }
 
+    /// The same value on one line: the text itself when it has no line break, else the text
+    /// without the whitespace between its tokens (strings untouched: a line break inside a JSON
+    /// string is always escaped). For writing raw values into line-oriented files.
+    pub fn single_line(&self) -> RawJson {
+        let b = self.as_bytes();
+        if memchr::memchr2(b'\n', b'\r', b).is_none() {
+            return self.clone();
+        }
+        let mut out = Vec::with_capacity(b.len());
+        let (mut in_str, mut escaped) = (false, false);
+        for &c in b {
+            if in_str {
+                out.push(c);
+                match c {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_str = false,
+                    _ => {}
+                }
+            } else if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                in_str = c == b'"';
+                out.push(c);
+            }
+        }
+        // Only ASCII whitespace outside strings was removed: still UTF-8, still the same JSON.
+        RawJson(ByteString::from(String::from_utf8(out).unwrap_or_else(|_| "null".into())))
+    }
+
     /// True for `null`.
     pub fn is_null(&self) -> bool {
         self.as_bytes() == b"null"
@@ -193,6 +221,13 @@ impl fmt::Display for RawJson {
 impl fmt::Debug for RawJson {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RawJson({})", self.as_str())
+    }
+}
+
+/// Compares by value, as [`RawJson::to_value`] reads the text (what a test holding trees means).
+impl PartialEq<serde_json::Value> for RawJson {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.to_value().is_ok_and(|v| v == *other)
     }
 }
 

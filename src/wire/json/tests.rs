@@ -111,3 +111,14 @@ fn json_encoded_twice_is_unwrapped_only_to_objects_and_arrays() {
     assert_eq!(parse_maybe_twice(br#""[1, 2]""#).unwrap(), json!([1, 2]));
     assert!(parse_maybe_twice(b"{").is_err());
 }
+
+#[test]
+fn single_line_drops_line_breaks_between_tokens_only() {
+    let one = raw(r#"["a b", {"k": 1}]"#);
+    assert_eq!(one.single_line().as_str(), one.as_str(), "no line break: the text as it is");
+    let spread = raw("[\r\n  \"x\\n \\\" y\",\n  {\"k\" :\t-0, \"s\":\"\\ud83d\"}\n]");
+    assert_eq!(spread.single_line().as_str(), r#"["x\n \" y",{"k":-0,"s":"\ud83d"}]"#);
+    assert!(raw("[1]") == json!([1]));
+    assert!(raw(r#"{"a":"\ud83d"}"#) == json!({"a": "\u{fffd}"}), "by value, as Node reads it");
+    assert!(raw("[1]") != json!([2]));
+}

@@ -1,7 +1,19 @@
-//! RFC 6455 WebSocket frames, read-only: header, extended length, masking key, payload.
+//! RFC 6455 WebSocket frames, read-only: header, extended length, masking key, payload (the
+//! capture relay reads socket.io 0.9's WebSocket transport with it; connections themselves use
+//! tungstenite in [`crate::transport::sio09`]).
 //!
 //! Pure: `Ok(None)` means "not enough bytes yet"; the payload length is checked against a cap
-//! before anything is copied.
+//! before anything is copied ([`WireError::FrameTooLarge`]), and a reserved opcode or an
+//! oversized control frame is [`WireError::Malformed`].
+
+use super::WireError;
+
+/// Dialect name in [`WireError::Malformed`].
+const DIALECT: &str = "WebSocket";
+
+fn malformed(reason: impl Into<String>) -> WireError {
+    WireError::Malformed { dialect: DIALECT, reason: reason.into() }
+}
 
 /// One WebSocket frame with its payload unmasked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,14 +53,14 @@ pub fn opcode_name(opcode: u8) -> &'static str {
 }
 
 /// Parses the frame at the start of `buf`; payloads longer than `max_payload` are an error.
-pub fn parse_frame(buf: &[u8], max_payload: usize) -> Result<Option<Frame>, String> {
+pub fn parse_frame(buf: &[u8], max_payload: usize) -> Result<Option<Frame>, WireError> {
     if buf.len() < 2 {
         return Ok(None);
     }
     let (b0, b1) = (buf[0], buf[1]);
     let opcode = b0 & 0x0f;
     if matches!(opcode, 3..=7 | 11..=15) {
-        return Err(format!("reserved WebSocket opcode {opcode}"));
+        return Err(malformed(format!("reserved WebSocket opcode {opcode}")));
     }
     let masked = b1 & 0x80 != 0;
     let (len, mut pos) = match b1 & 0x7f {
@@ -69,10 +81,11 @@ pub fn parse_frame(buf: &[u8], max_payload: usize) -> Result<Option<Frame>, Stri
         n => (n as u64, 2),
     };
     if opcode >= 8 && len > 125 {
-        return Err(format!("WebSocket control frame with a {len}-byte payload"));
+        return Err(malformed(format!("WebSocket control frame with a {len}-byte payload")));
     }
     if len > max_payload as u64 {
-        return Err(format!("WebSocket frame of {len} bytes exceeds the limit of {max_payload} bytes"));
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        return Err(WireError::FrameTooLarge { len, max: max_payload });
     }
     let len = len as usize;
     let mask = if masked {
@@ -156,11 +169,11 @@ mod tests {
     #[test]
     fn limits_and_reserved() {
         let big = encode(2, &[0; 300], None);
-        assert!(parse_frame(&big, 100).unwrap_err().contains("exceeds"));
-        assert!(parse_frame(&[0x83, 0x00], 10).unwrap_err().contains("reserved"));
+        assert!(parse_frame(&big, 100).unwrap_err().to_string().contains("exceeds"));
+        assert!(parse_frame(&[0x83, 0x00], 10).unwrap_err().to_string().contains("reserved"));
         let mut ping = vec![0x89, 126, 0, 200];
         ping.resize(204, 0);
-        assert!(parse_frame(&ping, 1000).unwrap_err().contains("control"));
+        assert!(parse_frame(&ping, 1000).unwrap_err().to_string().contains("control"));
         // A 64-bit length is refused from the header alone.
         let huge = [0x82, 127, 0xff, 0, 0, 0, 0, 0, 0, 0];
         assert!(parse_frame(&huge, 1 << 30).is_err());

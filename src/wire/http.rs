@@ -1,10 +1,29 @@
-//! Just enough HTTP/1.1 to follow socket.io 0.9 through a relay: message heads, and bodies
-//! framed by `Content-Length`, `Transfer-Encoding: chunked` or the end of the connection.
+//! Just enough HTTP/1.1 to follow socket.io 0.9 on the wire (the capture relay reads its
+//! handshake and xhr-polling traffic with it): message heads, and bodies framed by
+//! `Content-Length`, `Transfer-Encoding: chunked` or the end of the connection.
 //!
 //! Pure functions over a buffer that may hold a partial message: `Ok(None)` means "not enough
-//! bytes yet", `Err` that the bytes cannot be HTTP (the caller stops decoding).
+//! bytes yet"; [`WireError::Malformed`] that the bytes cannot be HTTP and
+//! [`WireError::FrameTooLarge`] that a body is longer than the cap (the caller stops reading).
 
 use serde_json::{Map, Value};
+
+use super::WireError;
+
+/// Dialect name in [`WireError::Malformed`].
+const DIALECT: &str = "HTTP";
+
+fn malformed(reason: impl Into<String>) -> WireError {
+    WireError::Malformed { dialect: DIALECT, reason: reason.into() }
+}
+
+/// At most `max` characters of `s`, with a note of what was cut (for quoting hostile input).
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((cut, _)) => format!("{}…({} more bytes)", &s[..cut], s.len() - cut),
+    }
+}
 
 /// Longest message head accepted (request line or status line plus headers).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -68,7 +87,7 @@ impl Head {
 
     /// How the body that follows this head is delimited (RFC 9112 §6.3, minus HEAD requests,
     /// which a relay cannot see from the response side).
-    pub fn body_framing(&self, max_body: usize) -> Result<BodyFraming, String> {
+    pub fn body_framing(&self, max_body: usize) -> Result<BodyFraming, WireError> {
         if let StartLine::Response { status, .. } = self.start
             && (status < 200 || status == 204 || status == 304)
         {
@@ -78,10 +97,12 @@ impl Head {
             return Ok(BodyFraming::Chunked);
         }
         if let Some(v) = self.header("content-length") {
-            let n: usize =
-                v.trim().parse().map_err(|_| format!("Content-Length {v:?} is not a number of bytes"))?;
+            let n: usize = v
+                .trim()
+                .parse()
+                .map_err(|_| malformed(format!("Content-Length {v:?} is not a number of bytes")))?;
             if n > max_body {
-                return Err(format!("body of {n} bytes exceeds the limit of {max_body} bytes"));
+                return Err(WireError::FrameTooLarge { len: n, max: max_body });
             }
             return Ok(BodyFraming::Length(n));
         }
@@ -123,23 +144,23 @@ impl Head {
 }
 
 /// Parses a message head from the start of `buf`.
-pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
     let Some(end) = find(buf, b"\r\n\r\n") else {
         if buf.len() > MAX_HEAD {
-            return Err(format!("no end of HTTP head within {MAX_HEAD} bytes"));
+            return Err(malformed(format!("no end of HTTP head within {MAX_HEAD} bytes")));
         }
         if !buf.is_empty() && !plausible_start(buf) {
-            return Err(format!(
+            return Err(malformed(format!(
                 "not HTTP: starts with {:?}",
                 String::from_utf8_lossy(&buf[..buf.len().min(16)])
-            ));
+            )));
         }
         return Ok(None);
     };
     if end > MAX_HEAD {
-        return Err(format!("HTTP head longer than {MAX_HEAD} bytes"));
+        return Err(malformed(format!("HTTP head longer than {MAX_HEAD} bytes")));
     }
-    let text = std::str::from_utf8(&buf[..end]).map_err(|_| "HTTP head is not UTF-8".to_string())?;
+    let text = std::str::from_utf8(&buf[..end]).map_err(|_| malformed("HTTP head is not UTF-8"))?;
     let mut lines = text.split("\r\n");
     let first = lines.next().unwrap_or("");
     let start = if let Some(rest) = first.strip_prefix("HTTP/1.") {
@@ -149,7 +170,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
             .next()
             .and_then(|s| s.parse::<u16>().ok())
             .filter(|s| (100..1000).contains(s))
-            .ok_or_else(|| format!("bad HTTP status line {first:?}"))?;
+            .ok_or_else(|| malformed(format!("bad HTTP status line {first:?}")))?;
         StartLine::Response { status, reason: parts.next().unwrap_or("").to_string() }
     } else {
         let mut parts = first.split(' ');
@@ -159,19 +180,15 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
             {
                 StartLine::Request { method: m.to_string(), target: t.to_string() }
             }
-            _ => {
-                return Err(format!(
-                    "bad HTTP request line {:?}",
-                    crate::capture::record::shorten(first, 80)
-                ));
-            }
+            _ => return Err(malformed(format!("bad HTTP request line {:?}", clip(first, 80)))),
         }
     };
     let mut headers = Vec::new();
     for line in lines {
-        let (k, v) = line.split_once(':').ok_or_else(|| format!("bad HTTP header line {line:?}"))?;
+        let (k, v) =
+            line.split_once(':').ok_or_else(|| malformed(format!("bad HTTP header line {line:?}")))?;
         if k.is_empty() || k.contains(' ') {
-            return Err(format!("bad HTTP header name {k:?}"));
+            return Err(malformed(format!("bad HTTP header name {k:?}")));
         }
         headers.push((k.to_string(), v.trim().to_string()));
     }
@@ -187,28 +204,28 @@ fn plausible_start(buf: &[u8]) -> bool {
 
 /// Decodes a chunked body from the start of `buf`: `Ok(Some((body, consumed)))` once the last
 /// chunk and the trailers have arrived. The body is capped at `max_body` bytes.
-pub fn chunked_body(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, String> {
+pub fn chunked_body(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, WireError> {
     let mut pos = 0;
     let mut body = Vec::new();
     loop {
         let Some(eol) = find(&buf[pos..], b"\r\n") else {
             if buf.len() - pos > 1024 {
-                return Err("chunk size line longer than 1024 bytes".into());
+                return Err(malformed("chunk size line longer than 1024 bytes"));
             }
             return Ok(None);
         };
         let line =
-            std::str::from_utf8(&buf[pos..pos + eol]).map_err(|_| "chunk size is not text".to_string())?;
+            std::str::from_utf8(&buf[pos..pos + eol]).map_err(|_| malformed("chunk size is not text"))?;
         let size_text = line.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {:?}", crate::capture::record::shorten(line, 40)))?;
+            .map_err(|_| malformed(format!("bad chunk size {:?}", clip(line, 40))))?;
         pos += eol + 2;
         if size == 0 {
             // Trailers end with an empty line.
             loop {
                 let Some(eol) = find(&buf[pos..], b"\r\n") else {
                     if buf.len() - pos > MAX_HEAD {
-                        return Err("chunked trailers longer than 64 KiB".into());
+                        return Err(malformed("chunked trailers longer than 64 KiB"));
                     }
                     return Ok(None);
                 };
@@ -219,7 +236,7 @@ pub fn chunked_body(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usiz
             }
         }
         if body.len().saturating_add(size) > max_body {
-            return Err(format!("chunked body exceeds the limit of {max_body} bytes"));
+            return Err(WireError::FrameTooLarge { len: body.len().saturating_add(size), max: max_body });
         }
         if buf.len() < pos + size + 2 {
             return Ok(None);
@@ -227,14 +244,14 @@ pub fn chunked_body(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usiz
         body.extend_from_slice(&buf[pos..pos + size]);
         pos += size;
         if &buf[pos..pos + 2] != b"\r\n" {
-            return Err("chunk data not followed by CRLF".into());
+            return Err(malformed("chunk data not followed by CRLF"));
         }
         pos += 2;
     }
 }
 
 /// Position of `needle` in `hay`.
-pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
