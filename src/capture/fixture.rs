@@ -49,8 +49,7 @@ pub struct RecordedCall {
 impl RecordedCall {
     /// `namespace.serverType.service.method`.
     pub fn route(&self) -> String {
-        let m = &self.msg;
-        format!("{}.{}.{}.{}", m.namespace, m.server_type, m.service, m.method)
+        self.msg.route()
     }
 
     /// Recorded latency in milliseconds, when both ends were recorded.

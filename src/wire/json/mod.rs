@@ -30,7 +30,7 @@ mod write;
 pub use error::JsonError;
 pub use raw::RawJson;
 pub use scan::ScanError;
-pub(crate) use scan::{Scanner, Span, StrToken};
+pub(crate) use scan::{Scanner, Span, StrToken, validate as scan_validate};
 pub use text::{decode_str, lossy_utf8};
 pub use write::{JsFormatter, to_string, to_vec, write_to};
 

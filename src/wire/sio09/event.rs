@@ -1,45 +1,8 @@
 //! The `message` event pomelo wraps RPC payloads in (spec/wire.md §4): reading the payload out
 //! of an event or json packet, and wrapping one the way the Node peers send it.
 
-use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde_json::value::RawValue;
-
 use super::{Packet, WireError, malformed, quote};
-
-/// The first element of a JSON array, borrowed raw; the rest is skipped without allocating.
-struct FirstArg<'a>(Option<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for FirstArg<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct First<'a>(PhantomData<&'a RawValue>);
-        impl<'de: 'a, 'a> Visitor<'de> for First<'a> {
-            type Value = FirstArg<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of event arguments")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first = seq.next_element::<&'de RawValue>()?;
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(FirstArg(first))
-            }
-        }
-        d.deserialize_seq(First(PhantomData))
-    }
-}
-
-/// The JSON of an event packet: `{"name":…,"args":[…]}` (`args` absent when empty).
-#[derive(Deserialize)]
-struct EventData<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    args: Option<FirstArg<'a>>,
-}
+use crate::wire::json::{ScanError, Scanner, decode_str};
 
 /// The RPC payload a packet carries, as raw JSON text (bytes untouched): the first argument of
 /// an event named `message`, or the data of a json packet (the Node acceptor accepts both).
@@ -48,24 +11,49 @@ struct EventData<'a> {
 pub fn rpc_payload(p: &Packet) -> Result<Option<&str>, WireError> {
     match p {
         Packet::Event { data, .. } => {
-            // serde would also read a struct from an array; Node reads `.name` of an object only.
+            // Node reads `.name` and `.args` of an object only.
             if !data.trim_start().starts_with('{') {
                 return Err(malformed(format!("event data {} is not a JSON object", quote(data))));
             }
-            let ev: EventData<'_> = serde_json::from_str(data)
-                .map_err(|e| malformed(format!("event data is not {{\"name\",\"args\"}} JSON: {e}")))?;
-            if ev.name != "message" {
-                return Err(malformed(format!("event {} is not \"message\"", quote(&ev.name))));
+            let bad = |e: ScanError| malformed(format!("event data is not {{\"name\",\"args\"}} JSON: {e}"));
+            let (mut name, mut first) = (None, None);
+            let mut s = Scanner::new(data);
+            s.object(|s, k| {
+                let key = &data[k.span.clone()];
+                match decode_str(key).as_deref() {
+                    Some("name") => name = Some(s.value()?),
+                    Some("args") if s.peek() == Some(b'[') => {
+                        let mut seen = false;
+                        s.array(|s| {
+                            let v = s.value()?;
+                            if !seen {
+                                first = Some(v);
+                                seen = true;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    _ => {
+                        s.value()?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(bad)?;
+            s.end().map_err(bad)?;
+            let name = name.and_then(|n| decode_str(&data[n]).map(|n| n.into_owned())).unwrap_or_default();
+            if name != "message" {
+                return Err(malformed(format!("event {} is not \"message\"", quote(&name))));
             }
-            match ev.args {
-                Some(FirstArg(Some(raw))) => Ok(Some(raw.get())),
-                _ => Err(malformed("\"message\" event without arguments")),
+            match first {
+                Some(span) => Ok(Some(&data[span])),
+                None => Err(malformed("\"message\" event without arguments")),
             }
         }
         Packet::Json { data, .. } => {
-            let raw: &RawValue =
-                serde_json::from_str(data).map_err(|e| malformed(format!("json packet data: {e}")))?;
-            Ok(Some(raw.get()))
+            let span = crate::wire::json::scan_validate(data)
+                .map_err(|e| malformed(format!("json packet data: {e}")))?;
+            Ok(Some(&data[span]))
         }
         _ => Ok(None),
     }
