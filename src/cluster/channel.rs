@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
-use super::ClusterError;
-use super::session::sys_call;
+use super::error::ClusterError;
+use super::sys::sys_call;
 use crate::client::RpcClient;
+use crate::wire::json;
 
 /// The channels of one server.
 #[derive(Clone)]
@@ -22,7 +23,7 @@ pub struct ChannelService {
 fn uid_key(uid: &Value) -> String {
     match uid {
         Value::String(s) => s.clone(),
-        other => other.to_string(),
+        other => json::to_string(other),
     }
 }
 

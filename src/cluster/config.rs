@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::ClusterError;
+use super::error::ClusterError;
+use super::flavor::Flavor;
 use crate::client::ServerInfo;
 use crate::client::servers_file::parse_servers;
+use crate::wire::json;
 
 /// Everything a server needs to join: where the master is and who we are.
 #[derive(Debug, Clone)]
@@ -23,13 +25,13 @@ pub struct JoinConfig {
     /// The project's main script, sent as `main` in the registered info like Node does.
     pub main: Option<String>,
     /// The cluster generation.
-    pub flavor: super::Flavor,
+    pub flavor: Flavor,
 }
 
 fn read_json(path: &Path) -> Result<Value, ClusterError> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| ClusterError::Config(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))
+    json::from_slice(&bytes).map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))
 }
 
 /// `config/<env>/<name>` if it exists, else `config/<name>`.
@@ -64,7 +66,7 @@ pub fn admin_token(dir: &Path, env: &str, server_type: &str) -> Result<Option<St
         .iter()
         .find(|e| e.get("type").and_then(Value::as_str) == Some(server_type))
         .and_then(|e| e.get("token"))
-        .map(|t| t.as_str().map(str::to_string).unwrap_or_else(|| t.to_string()));
+        .map(|t| t.as_str().map(str::to_string).unwrap_or_else(|| json::to_string(t)));
     if token.is_none() {
         tracing::warn!(
             "{} has no entry for server type {server_type:?}: the master will refuse us; add {{\"type\":\"{server_type}\",\"token\":\"…\"}}",
@@ -80,7 +82,7 @@ pub fn from_project(
     dir: &Path,
     env: &str,
     id: &str,
-    flavor: Option<super::Flavor>,
+    flavor: Option<Flavor>,
 ) -> Result<JoinConfig, ClusterError> {
     let servers_path = config_file(dir, env, "servers.json");
     let text = std::fs::read_to_string(&servers_path)
@@ -96,7 +98,7 @@ pub fn from_project(
         me,
         env: env.to_string(),
         main: Some(dir.join("app.js").to_string_lossy().into_owned()),
-        flavor: flavor.or_else(|| super::Flavor::detect(dir)).unwrap_or_default(),
+        flavor: flavor.or_else(|| Flavor::detect(dir)).unwrap_or_default(),
     })
 }
 

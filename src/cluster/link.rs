@@ -8,7 +8,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::ClusterError;
+use super::error::ClusterError;
 use crate::transport::mqtt::MqttDialect;
 use crate::transport::sio09::client_connect;
 use crate::transport::{ConnectOptions, Connection, StreamDialect, tcp_connect};

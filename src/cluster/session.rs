@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::ClusterError;
 use super::channel::ChannelService;
+use super::error::ClusterError;
+use super::sys::sys_call;
 use crate::client::RpcClient;
-use crate::message::{RpcMsg, error_message};
 
 /// What a server needs to talk back to the cluster: its RPC client (whose table the monitor
 /// keeps) and identity.
@@ -37,26 +37,6 @@ impl Cluster {
     /// The session service (calls to frontends' `sessionRemote`).
     pub fn sessions(&self) -> SessionService {
         SessionService { client: self.client.clone() }
-    }
-}
-
-/// Calls a frontend's sys remote and turns an error reply into an error.
-pub(crate) async fn sys_call(
-    client: &RpcClient,
-    frontend_id: &str,
-    service: &str,
-    method: &str,
-    args: Vec<Value>,
-) -> Result<Vec<Value>, ClusterError> {
-    let server_type =
-        client.servers().into_iter().find(|s| s.id == frontend_id).map(|s| s.server_type).unwrap_or_default();
-    let msg = RpcMsg::new("sys", server_type, service, method, args);
-    let resp = client.call(frontend_id, msg, None).await?;
-    match resp.first() {
-        Some(err) if !err.is_null() => {
-            Err(ClusterError::Remote { remote: format!("{service}.{method}"), message: error_message(err) })
-        }
-        _ => Ok(resp),
     }
 }
 
