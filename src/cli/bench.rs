@@ -212,7 +212,7 @@ pub async fn run(a: BenchArgs) -> Result<(), CliError> {
         println!("{}", Value::Object(stats?.fields(&a.label, "raw-echo", a.inflight)));
         return Ok(());
     }
-    let msg = build_msg(&a.route, &json!(["x".repeat(a.payload)]).to_string())?;
+    let msg = build_msg(&a.route, json!(["x".repeat(a.payload)]).to_string().as_bytes())?;
     let idle = match (a.idle_connections, a.server_pid) {
         (Some(n), Some(pid)) => Some(open_idle(&a, n, pid, progress).await?),
         _ => None,
@@ -334,7 +334,7 @@ async fn open_idle(a: &BenchArgs, n: usize, pid: u32, progress: bool) -> Result<
     for i in 0..n {
         client.add_server(ServerInfo::new(format!("idle-{i}"), "", target.host.clone(), target.port));
     }
-    let whoami = build_msg("user.demo.echoRemote.whoami", "[]")?;
+    let whoami = build_msg("user.demo.echoRemote.whoami", b"[]")?;
     let line = ProgressLine::start(progress, move |done, _| format!("{done}/{n} idle connections"));
     let done = line.counter();
     let deadline = Instant::now() + IDLE_OPEN_LIMIT;
