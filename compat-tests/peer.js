@@ -3,7 +3,7 @@
 /*
  * Live Node.js peer for the pomelo-interop compatibility tests.
  *
- *   node compat-tests/peer.js <server|corpus|bench> [options]
+ *   node compat-tests/peer.js <server|corpus|bench|route-check> [options]
  *
  * Implementations (each one is required lazily, only when selected):
  *   --impl rpc04   pomelo-rpc 0.4.11 (npm alias pomelo-rpc-04)   transports: tcp (+ ws = socket.io 0.9, extra)
@@ -20,7 +20,8 @@
  *   --server-type T           default demo
  *   --timeout MS              client callback timeout, default 10000
  *   --target-id ID            corpus/bench: server id of the target, default rust-1
- *   --cases a,b,c             corpus: run only these cases
+ *   --cases a,b,c             corpus: run only these cases (the opt-in cases keepalive-idle,
+ *                             idle, never and json-edge run only when named here)
  *   --server-style S          corpus: callback|promise|any -- what replies to expect from the target:
  *                             callback = pomelo remotes (cb(null, ...args)), promise = pinus remotes
  *                             ([null, value]); default callback for rpc04/rpc10, any for pinus
@@ -44,6 +45,17 @@
  *                             fixtures that must not carry the recording machine's paths.
  *   --sio-transports LIST     server, rpc04 ws only: socket.io 'transports' to offer, comma-separated
  *                             (e.g. xhr-polling: the Node client then polls instead of a websocket)
+ *
+ * Case json-edge (opt-in) echoes the values of compat-tests/json-corpus.js (lone surrogates,
+ * 1000-deep nesting, and raw payload bytes JSON.stringify cannot write: 1e400, -0, a byte that
+ * is not UTF-8) on one mailbox, then a plain call on the same mailbox. Besides its {case, ok}
+ * line it prints one observation line per value, for a harness that compares two targets:
+ *   {"json_value": name, "arg_hex": <the argument's bytes in the payload>, "injected": true
+ *    (raw values only: the bytes went out), "reply": JSON.stringify(callback args) | null,
+ *    "exact": the same with -0/Infinity/NaN/undefined spelled out | null, "error": null | text,
+ *    "closed": mailbox closes so far, "same_mailbox": still the first call's mailbox}
+ * It passes when every value got a reply, the mailbox never closed and the plain call after
+ * the corpus (observation "plain-after") was answered on it; it does not judge the replies.
  *
  * stdout carries only protocol lines (READY line / JSON lines); everything else,
  * including library logging and console.log, is redirected to stderr.
@@ -119,7 +131,10 @@ function usageError(msg) {
     'usage: node peer.js <server|corpus|bench> [--impl rpc04|rpc10|pinus] [--transport tcp|mqtt|ws] ' +
     '[--host H] [--port N] [--buffer] [--interval MS] [--id ID] [--server-type T] [--timeout MS] ' +
     '[--target-id ID] [--cases a,b] [--server-style callback|promise|any] [--payload B] [--inflight N] ' +
-    '[--count N] [--max-seconds S] [--warmup N] [--nodelay] [--relative-stacks] [--sio-transports LIST]\n');
+    '[--count N] [--max-seconds S] [--warmup N] [--keepalive MS] [--idle MS] [--heartbeat-interval S] ' +
+    '[--heartbeat-timeout S] [--nodelay] [--relative-stacks] [--sio-transports LIST]\n' +
+    '       node peer.js route-check [--servers JSON] [--uids a,b] [--server-type T] [--timeout MS]\n' +
+    '  opt-in corpus cases (only run when named in --cases): keepalive-idle, idle, never, json-edge\n');
   process.exit(2);
 }
 
@@ -256,6 +271,74 @@ function patchClientNoDelay() {
     };
   });
   log('--nodelay: TCP_NODELAY forced on client sockets (NOT stock library behaviour)');
+}
+
+// ---------------------------------------------------------------------------
+// raw payload bytes (case json-edge)
+
+// Makes the selected library send the raw bytes of json-corpus.js RawTokens: the one function
+// where it turns the JSON.stringify'd payload into bytes gets the payload through rawify()
+// (see json-corpus.js). Each library's own copy of the module it uses is patched.
+var rawHooks = {};
+
+function installRawHooks(cfg) {
+  var key = cfg.impl + '/' + cfg.transport;
+  if (rawHooks[key]) {
+    return;
+  }
+  var rawify = require('./json-corpus').rawify;
+  var dirOf = function(pkg, from) {
+    return path.dirname(require.resolve(pkg + '/package.json', from ? {paths: [from]} : undefined));
+  };
+  var fromDir = function(pkg, dir) {
+    return require(require.resolve(pkg, {paths: [dir]}));
+  };
+  if (cfg.impl === 'rpc04' && cfg.transport === 'tcp') {
+    // stream-pkg 0.0.5 Composer#compose(data) takes a string or a Buffer and prefixes the length.
+    var Composer04 = fromDir('stream-pkg', dirOf('pomelo-rpc-04'));
+    var compose04 = Composer04.prototype.compose;
+    Composer04.prototype.compose = function(data) {
+      return compose04.call(this, rawify(data));
+    };
+  } else if (cfg.impl === 'rpc04' && cfg.transport === 'ws') {
+    // socket.io-client 0.9.16 writes each packet with ws 0.4.32 WebSocket#send(string); a Buffer
+    // with binary: false goes out as a text frame holding exactly those bytes.
+    var WebSocket04 = fromDir('ws', dirOf('socket.io-client', dirOf('pomelo-rpc-04')));
+    var send04 = WebSocket04.prototype.send;
+    WebSocket04.prototype.send = function(data, options, cb) {
+      var bytes = rawify(data);
+      if (bytes !== data) {
+        if (typeof options === 'function') {
+          cb = options;
+          options = undefined;
+        }
+        options = Object.assign({}, options, {binary: false});
+      }
+      return send04.call(this, bytes, options, cb);
+    };
+  } else if (cfg.transport === 'mqtt') {
+    // pomelo-rpc 1.0.7 (mqtt-connection 3.0.0) and pinus-rpc 1.7.4 (4.1.0) publish
+    // {topic: 'rpc', payload: JSON.stringify(msg)}; mqtt-packet writes a Buffer payload as is.
+    var Connection = fromDir('mqtt-connection', dirOf(cfg.impl === 'pinus' ? 'pinus-rpc' : 'pomelo-rpc'));
+    var publish = Connection.prototype.publish;
+    Connection.prototype.publish = function(opts, cb) {
+      if (opts && typeof opts.payload === 'string') {
+        opts.payload = rawify(opts.payload);
+      }
+      return publish.call(this, opts, cb);
+    };
+  } else if (cfg.impl === 'pinus' && cfg.transport === 'tcp') {
+    // pinus-rpc's own Composer#compose(type, data, id): length, type byte, data.
+    var ComposerPinus = require('pinus-rpc/dist/lib/util/composer').Composer;
+    var composePinus = ComposerPinus.prototype.compose;
+    ComposerPinus.prototype.compose = function(type, data, id) {
+      return composePinus.call(this, type, rawify(data), id);
+    };
+  } else {
+    throw new Error('no raw-bytes hook for --impl ' + cfg.impl + ' --transport ' + cfg.transport);
+  }
+  rawHooks[key] = true;
+  log('raw payload bytes: ' + key + ' patched (case json-edge)');
 }
 
 // ===========================================================================
@@ -1002,6 +1085,74 @@ var CASES = [
       expectOneOf(respOf(after, 'echo after idle'), echoCandidates(ctx.styles, ['after']), 'echo after idle');
       if (station.mailboxes[ctx.cfg.targetId] !== mailbox) {
         fail('the call after the idle period needed a new connection');
+      }
+    }
+  },
+  {
+    // OPT-IN: the values of compat-tests/json-corpus.js that used to break a connection, each
+    // echoed on the SAME mailbox, then a plain call on it. Prints one observation line per value
+    // (see the header) for a harness that compares this target's replies with another's; fails
+    // only when a value got no reply, the mailbox closed, or the plain call after the corpus
+    // was not answered on the same mailbox.
+    name: 'json-edge',
+    optIn: true,
+    extraMs: function(cfg) {
+      return (require('./json-corpus').CORPUS.length + 2) * (cfg.timeout + 1500);
+    },
+    run: async function(ctx) {
+      var jc = require('./json-corpus');
+      installRawHooks(ctx.cfg);
+      var first = await ctx.invoke('echoRemote', 'echo', ['before the corpus']);
+      expectOneOf(respOf(first, 'echo before the corpus'), echoCandidates(ctx.styles, ['before the corpus']),
+        'echo before the corpus');
+      var watch = watchMailbox(ctx);
+      var problems = [];
+      var observe = function(name, res, extra) {
+        var obs = {json_value: name};
+        Object.keys(extra).forEach(function(k) {
+          obs[k] = extra[k];
+        });
+        obs.reply = res.resp ? JSON.stringify(res.resp) : null;
+        obs.exact = res.resp ? jc.exactText(res.resp) : null;
+        obs.error = res.resp ? null : res.timeout ? 'no callback at all (guard timeout)' :
+          'client-side error: ' + ((res.local && res.local.message) || String(res.local));
+        obs.closed = watch.closed;
+        obs.same_mailbox = watch.station.mailboxes[ctx.cfg.targetId] === watch.mailbox;
+        emitLine(obs);
+        if (obs.error) {
+          problems.push(name + ': ' + obs.error);
+        }
+        if (obs.closed || !obs.same_mailbox) {
+          problems.push(name + ': the mailbox closed (closes: ' + obs.closed + ', same mailbox: ' +
+            obs.same_mailbox + ')');
+        }
+        return obs;
+      };
+      for (var i = 0; i < jc.CORPUS.length; i++) {
+        var entry = jc.CORPUS[i];
+        var replacedBefore = jc.stats.replaced;
+        var res = await ctx.invoke('echoRemote', 'echo', [jc.argument(entry)]);
+        var extra = {arg_hex: jc.argumentBytes(entry).toString('hex')};
+        if (entry.raw) {
+          // a library path without the hook would send the marker as a plain string
+          extra.injected = jc.stats.replaced > replacedBefore;
+          if (!extra.injected) {
+            problems.push(entry.name + ': the raw bytes were not written into the payload');
+          }
+        }
+        observe(entry.name, res, extra);
+      }
+      var plain = 'plain after the corpus';
+      var after = await ctx.invoke('echoRemote', 'echo', [plain]);
+      var obs = observe('plain-after', after, {arg_hex: Buffer.from(JSON.stringify(plain)).toString('hex')});
+      var expected = echoCandidates(ctx.styles, [plain]);
+      if (after.resp && expected.every(function(c) {
+        return diff(after.resp, c.value);
+      })) {
+        problems.push('plain-after: unexpected reply ' + obs.reply);
+      }
+      if (problems.length) {
+        fail(problems.join('; '));
       }
     }
   },

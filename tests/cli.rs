@@ -82,6 +82,34 @@ fn serve_and_call_both_dialects() {
     }
 }
 
+/// The argument bytes are read as Node reads JSON and sent as typed; the Rust echo returns them
+/// untouched, so what comes back is the text given, except a byte that is not UTF-8, which is
+/// read (and sent) as U+FFFD. (tests/compat_json.rs does the same against Node acceptors.)
+#[test]
+fn call_sends_arguments_as_node_reads_them() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_srv, addr) = serve(&["-t", "tcp"]);
+    let nested = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+    let cases: Vec<(Vec<u8>, String)> = vec![
+        (
+            br#"["cut mid-emoji \ud83d","\udc00 low first"]"#.to_vec(),
+            r#"["cut mid-emoji \ud83d","\udc00 low first"]"#.into(),
+        ),
+        (br#"[1e400, -0]"#.to_vec(), "[1e400, -0]".into()),
+        (format!("[{nested}]").into_bytes(), format!("[{nested}]")),
+        (b"[\"a\xffb\"]".to_vec(), "[\"a\u{FFFD}b\"]".into()),
+    ];
+    for (args, echoed) in cases {
+        let o = Command::new(BIN)
+            .args(["call", "-t", "tcp", "--to", &addr, "user.demo.echoRemote.echo"])
+            .arg(std::ffi::OsStr::from_bytes(&args))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("[null,{}]", &echoed[1..echoed.len() - 1]));
+    }
+}
+
 #[test]
 fn buffered_server_answers_the_cli() {
     let (_srv, addr) = serve(&["-t", "mqtt", "--buffer-msg", "--interval", "5"]);

@@ -181,6 +181,52 @@ async fn bad_input_costs_only_that_connection() {
     acc.shutdown().await;
 }
 
+/// socket.io 0.9 reads a text frame with `buffer.toString('utf8')`: bytes that are not UTF-8
+/// are U+FFFD and the connection goes on (a Node mailbox can send them; tests/compat_json.rs
+/// does). The acceptor reads them the same way, whole or in fragments, and keeps the connection.
+#[tokio::test]
+async fn text_frames_that_are_not_utf8_read_as_node_reads_them() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let acc = acceptor(|_| {}).await;
+    let addr = acc.local_addr();
+    let mut ws = websocket(addr, &handshake(addr).await).await;
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("1::"));
+    let event = |id: u32, arg: &[u8]| {
+        [
+            format!(r#"5:::{{"name":"message","args":[{{"id":{id},"msg":{{"namespace":"user","serverType":"demo","service":"echoRemote","method":"echo","args":["#).as_bytes(),
+            arg,
+            b"]}}]}",
+        ]
+        .concat()
+    };
+    let text = |data: Vec<u8>, fin: bool| Message::Frame(Frame::message(data, OpCode::Data(Data::Text), fin));
+    let more =
+        |data: Vec<u8>, fin: bool| Message::Frame(Frame::message(data, OpCode::Data(Data::Continue), fin));
+    ws.send(text(event(1, b"\"a\xffb\""), true)).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some("5:::{\"name\":\"message\",\"args\":[{\"id\":1,\"resp\":[null,\"a\u{FFFD}b\"]}]}")
+    );
+    // Fragments: "é" split between two frames, an encoded surrogate (ED A0 80) in the last one.
+    let whole = event(2, &["\"é \\u0000\",\"x".as_bytes(), b"\xed\xa0\x80", b"y\""].concat());
+    let cut = whole.iter().position(|&b| b == 0xc3).unwrap() + 1;
+    ws.send(text(whole[..cut].to_vec(), false)).await.unwrap();
+    ws.send(more(whole[cut..].to_vec(), true)).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some(
+            "5:::{\"name\":\"message\",\"args\":[{\"id\":2,\"resp\":[null,\"é \\u0000\",\"x\u{FFFD}\u{FFFD}\u{FFFD}y\"]}]}"
+        )
+    );
+    ws.send(Message::Text(ECHO.into())).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(ECHO_REPLY), "the same connection goes on");
+    // A request on the WebSocket path that is not an upgrade is refused plainly.
+    let (status, _, _) = http(addr, "GET", "/socket.io/1/websocket/AAAA", "", "").await;
+    assert!(status.contains("400"), "{status}");
+    acc.shutdown().await;
+}
+
 #[tokio::test]
 async fn xhr_polling_wire() {
     let acc = acceptor(|o| {

@@ -35,9 +35,10 @@ pub struct CallArgs {
     uid: String,
     /// Route: namespace.serverType.service.method (e.g. user.demo.echoRemote.echo).
     route: String,
-    /// Arguments as a JSON array.
+    /// Arguments as a JSON array (read as Node reads JSON: bytes that are not UTF-8 become
+    /// U+FFFD, lone surrogate escapes, `1e400` and `-0` are sent as typed).
     #[arg(default_value = "[]")]
-    args: String,
+    args: std::ffi::OsString,
     /// Give up after this many milliseconds.
     #[arg(long, default_value = "10000", value_parser = millis, value_name = "MS")]
     timeout: Duration,
@@ -58,15 +59,17 @@ pub fn server_from_addr(id: &str, to: &str) -> Result<ServerInfo, CliError> {
 }
 
 /// Parses the route and the JSON argument array. The arguments are read as Node reads JSON and
-/// sent exactly as given (a lone surrogate escape, `-0`, `1e400` go out as typed).
-pub fn build_msg(route: &str, args: &str) -> Result<RpcMsg, CliError> {
-    let raw = RawJson::from_slice(args.as_bytes()).map_err(|e| {
+/// sent exactly as given (a lone surrogate escape, `-0`, `1e400` go out as typed); bytes that
+/// are not UTF-8 are read as U+FFFD, as Node's `buffer.toString()` reads them, since what goes
+/// out is always UTF-8.
+pub fn build_msg(route: &str, args: &[u8]) -> Result<RpcMsg, CliError> {
+    let raw = RawJson::from_slice(args).map_err(|e| {
         CliError::Usage(format!("arguments must be a JSON array, e.g. '[\"hello\", 1]': {e}"))
     })?;
     let args = JsonArray::from_raw(raw).map_err(|_| {
         CliError::Usage(format!(
             "arguments must be a JSON array; wrap a single value in brackets: '[{}]'",
-            args.trim()
+            String::from_utf8_lossy(args).trim()
         ))
     })?;
     RpcMsg::parse_route(route, args).ok_or_else(|| {
@@ -78,7 +81,7 @@ pub fn build_msg(route: &str, args: &str) -> Result<RpcMsg, CliError> {
 
 /// Sends the request and prints the reply.
 pub async fn run(a: CallArgs) -> Result<(), CliError> {
-    let msg = build_msg(&a.route, &a.args)?;
+    let msg = build_msg(&a.route, a.args.as_encoded_bytes())?;
     let mut opts = ClientOptions::new(a.dialect.transport);
     opts.mailbox.max_frame = a.dialect.max_frame;
     let client = RpcClient::new(opts);

@@ -34,7 +34,7 @@ pub(super) async fn open_idle(a: &BenchArgs, n: usize, pid: u32, progress: bool)
     for i in 0..n {
         client.add_server(ServerInfo::new(format!("idle-{i}"), "", target.host.clone(), target.port));
     }
-    let whoami = build_msg("user.demo.echoRemote.whoami", "[]")?;
+    let whoami = build_msg("user.demo.echoRemote.whoami", b"[]")?;
     let line = ProgressLine::start(progress, move |done, _| format!("{done}/{n} idle connections"));
     let done = line.counter();
     let deadline = Instant::now() + IDLE_OPEN_LIMIT;

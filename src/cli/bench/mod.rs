@@ -98,7 +98,7 @@ pub async fn run(a: BenchArgs) -> Result<(), CliError> {
         println!("{}", Value::Object(stats?.fields(&a.label, "raw-echo", a.inflight)));
         return Ok(());
     }
-    let msg = build_msg(&a.route, &json!(["x".repeat(a.payload)]).to_string())?;
+    let msg = build_msg(&a.route, json!(["x".repeat(a.payload)]).to_string().as_bytes())?;
     let idle = match (a.idle_connections, a.server_pid) {
         (Some(n), Some(pid)) => Some(idle::open_idle(&a, n, pid, progress).await?),
         _ => None,

@@ -4,7 +4,8 @@
 //! `/socket.io/1/websocket/<sid>` and xhr-polling at `/socket.io/1/xhr-polling/<sid>`
 //! ([`polling`]); both end in the generic driver. Client ([`client`]): the HTTP handshake, then a
 //! WebSocket (tokio-tungstenite). `2::` is the server's heartbeat: a client answers it, an
-//! acceptor only notes it. Both WebSocket libraries go through one adapter ([`ws`]).
+//! acceptor only notes it. Both sides go through one WebSocket adapter ([`ws`]); the acceptor
+//! reads text frames as socket.io 0.9 does, bytes that are not UTF-8 as U+FFFD ([`text_frames`]).
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub mod client;
 mod polling;
 pub(crate) mod server;
 mod session;
+mod text_frames;
+mod upgrade;
 mod ws;
 
 pub use client::client_connect;

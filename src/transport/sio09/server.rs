@@ -1,5 +1,9 @@
 //! The socket.io 0.9 acceptor: axum on the shared admission listener, the handshake, the
 //! WebSocket transport, and the session table that xhr-polling ([`super::polling`]) shares.
+//!
+//! The WebSocket upgrade is answered here rather than by axum's extractor ([`super::upgrade`]),
+//! so that the client's bytes can be read through [`TextAsBinary`] before tungstenite sees them:
+//! text frames whose bytes are not UTF-8 are read as socket.io 0.9 reads them, with U+FFFD.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,17 +11,22 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Response, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, Response, StatusCode, header};
 use axum::routing::get;
 use futures::SinkExt;
+use hyper_util::rt::TokioIo;
 use rand::Rng;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
 
 use super::polling;
 use super::session::{Session, Shared, text_response};
+use super::text_frames::TextAsBinary;
+use super::upgrade::upgrade_of;
 use super::ws;
 use crate::transport::PeerInfo;
 use crate::transport::accept::{Admission, AxumListener};
@@ -108,42 +117,65 @@ async fn websocket<F: EndpointFactory>(
     State(shared): State<Arc<Shared<F>>>,
     Path(sid): Path<String>,
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Response<Body> {
+    let (key, on_upgrade) = match upgrade_of(&mut req) {
+        Ok(upgrade) => upgrade,
+        Err((status, why)) => {
+            return Response::builder().status(status).body(Body::from(why)).expect("static response parts");
+        }
+    };
     let offered = shared.opts.sio09.transports.iter().any(|t| t == "websocket");
     let known = offered && shared.take_handshaken(&sid);
     let max = shared.opts.max_frame;
-    let ws = ws.max_message_size(max).max_frame_size(max);
+    let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
     let tasks = shared.tasks.clone();
-    ws.on_upgrade(move |socket| {
-        tasks.track_future(async move {
-            let refusal = if !offered {
-                // "transport not supported": this acceptor does not advertise websocket.
-                Some(Packet::Error { endpoint: String::new(), reason: "0".into(), advice: "0".into() })
-            } else if !known {
-                // "client not handshaken", advice "reconnect", as socket.io 0.9 does.
-                Some(Packet::Error { endpoint: String::new(), reason: "1".into(), advice: "0".into() })
-            } else if !shared.admission.whitelist().allows(peer.addr.ip()) {
-                tracing::warn!(peer = %peer.addr, "refused by the whitelist");
-                Some(Packet::Disconnect { endpoint: String::new() })
-            } else {
-                None
-            };
-            if let Some(packet) = refusal {
-                reject(socket, packet).await;
+    tokio::spawn(tasks.track_future(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(peer = %peer.addr, "socket.io websocket upgrade failed: {e}");
                 return;
             }
-            let (frames, mut sink) = ws::packets(socket);
-            if sink.send(Packet::Connect { endpoint: String::new(), query: String::new() }).await.is_err() {
-                return;
-            }
-            tracing::debug!(peer = %peer.addr, conn = peer.conn, "socket.io websocket connected");
-            shared.run(Connection { frames, sink, idle_timeout: None }, peer).await;
-        })
-    })
+        };
+        let io = TextAsBinary::new(TokioIo::new(upgraded));
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let refusal = if !offered {
+            // "transport not supported": this acceptor does not advertise websocket.
+            Some(Packet::Error { endpoint: String::new(), reason: "0".into(), advice: "0".into() })
+        } else if !known {
+            // "client not handshaken", advice "reconnect", as socket.io 0.9 does.
+            Some(Packet::Error { endpoint: String::new(), reason: "1".into(), advice: "0".into() })
+        } else if !shared.admission.whitelist().allows(peer.addr.ip()) {
+            tracing::warn!(peer = %peer.addr, "refused by the whitelist");
+            Some(Packet::Disconnect { endpoint: String::new() })
+        } else {
+            None
+        };
+        if let Some(packet) = refusal {
+            reject(socket, packet).await;
+            return;
+        }
+        let (frames, mut sink) = ws::packets(socket);
+        if sink.send(Packet::Connect { endpoint: String::new(), query: String::new() }).await.is_err() {
+            return;
+        }
+        tracing::debug!(peer = %peer.addr, conn = peer.conn, "socket.io websocket connected");
+        shared.run(Connection { frames, sink, idle_timeout: None }, peer).await;
+    }));
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()))
+        .body(Body::empty())
+        .expect("static response parts")
 }
 
-async fn reject(socket: WebSocket, packet: Packet) {
+async fn reject<S>(socket: WebSocketStream<S>, packet: Packet)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (_, mut sink) = ws::packets(socket);
     let _ = sink.send(packet).await;
     let _ = sink.close().await;

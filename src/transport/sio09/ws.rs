@@ -1,19 +1,23 @@
-//! One WebSocket adapter for both libraries (axum's server sockets, tokio-tungstenite's client
-//! sockets): text messages become socket.io 0.9 packets and back; a close ends the stream.
+//! The WebSocket adapter of both sides (tokio-tungstenite sockets): text messages become
+//! socket.io 0.9 packets and back; a close ends the stream. Binary messages are read as text,
+//! lossily: socket.io 0.9 never sends them, and the acceptor reads every text frame as binary so
+//! that bytes that are not UTF-8 arrive as U+FFFD, as Node reads them (see `text_frames`).
 
+use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio_tungstenite::tungstenite;
 
 use crate::transport::dialect::{FrameSink, FrameStream};
 use crate::wire::WireError;
+use crate::wire::json::lossy_utf8;
 use crate::wire::sio09::{self, Packet};
 
 /// What a received WebSocket message is to us.
 pub(crate) enum Kind<'a> {
     /// A text message: one socket.io packet.
     Text(&'a str),
-    /// Binary data: socket.io 0.9 never sends it.
-    Binary,
+    /// A binary message: a text frame the acceptor's reader marked binary (any bytes).
+    Binary(&'a [u8]),
     /// The peer closes.
     Close,
     /// Ping/pong and other control frames, handled by the library.
@@ -45,23 +49,8 @@ impl WsMessage for tungstenite::Message {
     fn kind(&self) -> Kind<'_> {
         match self {
             tungstenite::Message::Text(t) => Kind::Text(t.as_str()),
-            tungstenite::Message::Binary(_) => Kind::Binary,
+            tungstenite::Message::Binary(b) => Kind::Binary(b),
             tungstenite::Message::Close(_) => Kind::Close,
-            _ => Kind::Control,
-        }
-    }
-}
-
-impl WsMessage for axum::extract::ws::Message {
-    fn text(text: String) -> Self {
-        axum::extract::ws::Message::Text(text.into())
-    }
-    fn kind(&self) -> Kind<'_> {
-        use axum::extract::ws::Message;
-        match self {
-            Message::Text(t) => Kind::Text(t.as_str()),
-            Message::Binary(_) => Kind::Binary,
-            Message::Close(_) => Kind::Close,
             _ => Kind::Control,
         }
     }
@@ -82,15 +71,6 @@ impl WsError for tungstenite::Error {
     }
 }
 
-impl WsError for axum::Error {
-    fn into_wire(self) -> WireError {
-        match self.into_inner().downcast::<tungstenite::Error>() {
-            Ok(t) => t.into_wire(),
-            Err(other) => ws_err(other),
-        }
-    }
-}
-
 /// A WebSocket as a stream and a sink of socket.io 0.9 packets.
 pub(crate) fn packets<S, M, E>(socket: S) -> (FrameStream<Packet>, FrameSink<Packet>)
 where
@@ -106,7 +86,8 @@ where
                 std::future::ready(match m {
                     Ok(m) => match m.kind() {
                         Kind::Text(t) => Some(sio09::parse(t)),
-                        Kind::Binary => Some(Err(ws_err("unexpected binary frame"))),
+                        // hybi-16.js reads a text frame with buffer.toString('utf8').
+                        Kind::Binary(b) => Some(sio09::parse(&lossy_utf8(Bytes::copy_from_slice(b)))),
                         Kind::Close | Kind::Control => None,
                     },
                     Err(e) => Some(Err(e.into_wire())),
