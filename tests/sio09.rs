@@ -4,7 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use common::{WAIT, wait_until};
 
 use futures::{SinkExt, StreamExt};
 use pomelo_interop::server::demo;
@@ -278,6 +282,8 @@ async fn mailbox_wire_sequence() {
     use pomelo_interop::client::{Mailbox, MailboxOptions};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let server_received = received.clone();
     let server = tokio::spawn(async move {
         let (mut http, _) = l.accept().await.unwrap();
         let mut buf = vec![0u8; 4096];
@@ -307,6 +313,7 @@ async fn mailbox_wire_sequence() {
         while let Some(Ok(m)) = ws.next().await {
             let close = matches!(m, Message::Close(_));
             seen.push(m);
+            server_received.fetch_add(1, Ordering::SeqCst);
             if close {
                 break;
             }
@@ -315,7 +322,8 @@ async fn mailbox_wire_sequence() {
     });
     let mb =
         Mailbox::connect("raw-1", &addr.to_string(), MailboxOptions::new(Transport::Sio09)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the server receives the heartbeat's answer", WAIT, || received.load(Ordering::SeqCst) >= 1)
+        .await;
     mb.close();
     let seen = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
     assert_eq!(seen[0], Message::Text("2::".into()), "heartbeat answered: {seen:?}");
