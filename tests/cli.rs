@@ -1,31 +1,28 @@
 //! The binary as a user runs it: `serve`, then `call` with every kind of outcome.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{KillOnDrop, WAIT, wait_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pomelo-interop");
 
-/// `serve` child, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(["--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+/// `serve`, killed on drop (also when its banner is not what is expected).
+fn serve(args: &[&str]) -> (KillOnDrop, String) {
+    let mut child = KillOnDrop::new(
+        Command::new(BIN)
+            .arg("serve")
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.child().stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let addr = first.rsplit("://").next().unwrap().to_string();
     assert!(first.contains("listening on"), "{first}");
@@ -37,7 +34,7 @@ fn serve(args: &[&str]) -> (Server, String) {
     assert!(banner.iter().any(|l| l.contains("user.timeRemote.getCurrentTime")), "{banner:?}");
     assert!(banner.iter().any(|l| l.contains("pomelo-interop call")), "{banner:?}");
     std::thread::spawn(move || for _ in lines {});
-    (Server(child), addr)
+    (child, addr)
 }
 
 fn call(args: &[&str]) -> Output {
@@ -177,17 +174,10 @@ fn usage_errors_explain_themselves() {
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let (mut srv, _addr) = serve(&[]);
-    let pid = srv.0.id();
+    let pid = srv.pid();
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = srv.0.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = wait_for("serve stops on SIGTERM", WAIT, || srv.child().try_wait().unwrap());
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{WAIT, count_calls, wait_until};
+
 use pomelo_interop::client::router::{CrcFlavor, default_index};
 use pomelo_interop::client::{
     Backoff, ClientError, ClientOptions, FailMode, RpcClient, Schedule, ServerInfo, Target,
@@ -142,9 +144,10 @@ async fn least_active_counts_completions() {
     let slow = {
         let c = client.clone();
         let t = slow_target.clone();
-        tokio::spawn(async move { c.call(&t, sleep(400), None).await })
+        // Long enough to stay in flight through the five calls below on a loaded machine.
+        tokio::spawn(async move { c.call(&t, sleep(2000), None).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("the slow call is in flight", WAIT, || client.in_flight(&slow_target) == 1).await;
     for _ in 0..5 {
         assert_eq!(who(&client, "x").await, other, "the busy server is avoided");
     }
@@ -201,7 +204,7 @@ async fn waiting_queue_is_bounded_and_a_failed_connect_fails_every_waiter() {
             tokio::spawn(async move { c.call("mute-1", whoami(), None).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    wait_until("5 calls wait for mute-1's connection", WAIT, || client.waiting_calls("mute-1") == 5).await;
     assert_eq!(client.waiting_calls("mute-1"), 5);
     let started = Instant::now();
     let overflow = client.call("mute-1", whoami(), None).await;
@@ -238,7 +241,11 @@ async fn reconnect_after_backoff() {
     let mut o = AcceptorOptions::new(T, format!("127.0.0.1:{port}").parse().unwrap());
     o.server_id = "late-1".into();
     let acc = Acceptor::start(o, demo::remotes("late-1").into_dispatcher().unwrap()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The backoff (at most 200 ms) is what is tested: jump tokio's clock past it, exactly and at
+    // once, then let it run on (the connection below is real).
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(250)).await;
+    tokio::time::resume();
     assert_eq!(client.call("late-1", whoami(), None).await.unwrap()[1], json!("late-1"));
     acc.shutdown().await;
 }
@@ -256,7 +263,7 @@ async fn add_and_remove_servers_while_calls_run() {
             tokio::spawn(async move { c.call("s-b", sleep(3000), None).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("3 calls pending on s-b", WAIT, || client.pending_calls("s-b") == 3).await;
     let started = Instant::now();
     client.remove_server("s-b");
     for p in pinned {
@@ -274,13 +281,15 @@ async fn add_and_remove_servers_while_calls_run() {
                 for _ in 0..30 {
                     n.fetch_add(1, Ordering::Relaxed);
                     seen.push(c.call_routed(None, whoami(), None).await.map(|r| r[1].clone()));
+                    // Pacing: spreads the load so that s-c joins while it runs.
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 seen
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // While calls run: a few are done, most (120 in all) are still to come.
+    wait_until("the load has started", WAIT, || issued.load(Ordering::Relaxed) >= 8).await;
     client.add_server(info("s-c", c.local_addr()));
     let mut answers = vec![];
     for l in load {
@@ -339,6 +348,8 @@ async fn failure_modes() {
     let failback = RpcClient::new(o);
     failback.add_server(ServerInfo::new("back-1", "demo", "127.0.0.1", port));
     let revive = tokio::spawn(async move {
+        // A real wait, the scenario itself: the server is down for 300 ms while failback
+        // retries over real sockets.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let o = AcceptorOptions::new(T, format!("127.0.0.1:{port}").parse().unwrap());
         Acceptor::start(o, demo::remotes("back-1").into_dispatcher().unwrap()).await.unwrap()
@@ -449,9 +460,10 @@ async fn client_filters_are_tower_layers() {
     table(&client);
     let busy = {
         let c = client.clone();
-        tokio::spawn(async move { c.call("s-a", sleep(300), None).await })
+        // Long enough to hold the one permit through the next call on a loaded machine.
+        tokio::spawn(async move { c.call("s-a", sleep(2000), None).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until("the busy call holds the permit", WAIT, || client.pending_calls("s-a") == 1).await;
     let e = client.call("s-a", whoami(), None).await.unwrap_err();
     assert!(e.to_string().contains("too busy"), "{e}");
     busy.await.unwrap().unwrap();
@@ -470,7 +482,10 @@ async fn client_filters_are_tower_layers() {
 #[tokio::test]
 async fn server_filters_are_tower_layers() {
     use tower::ServiceBuilder;
+    // Innermost, under the concurrency limit: counts the calls being dispatched.
+    let dispatched = Arc::new(AtomicUsize::new(0));
     let stack = ServerStack::new(demo::remotes("s-f").into_dispatcher().unwrap())
+        .layer(count_calls(&dispatched))
         .layer(ServiceBuilder::new().load_shed().concurrency_limit(1).into_inner())
         .layer(tower::filter::FilterLayer::new(|c: pomelo_interop::server::ServerCall| {
             if c.msg.method == "fail" { Err(RemoteError::new("fail is disabled here")) } else { Ok(c) }
@@ -485,12 +500,13 @@ async fn server_filters_are_tower_layers() {
     assert_eq!(r[0]["msg"], json!("fail is disabled here"));
     let slow = {
         let c = client.clone();
-        tokio::spawn(async move { c.call("s-f", sleep(300), None).await })
+        // Long enough to hold the one permit through the next call on a loaded machine.
+        tokio::spawn(async move { c.call("s-f", sleep(2000), None).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until("the server dispatches the slow call", WAIT, || dispatched.load(Ordering::SeqCst) == 1).await;
     let r = client.call("s-f", whoami(), None).await.unwrap();
     assert_eq!(r[0]["msg"], json!("server too busy"), "{r:?}");
-    assert_eq!(slow.await.unwrap().unwrap(), vec![json!(null), json!(300)]);
+    assert_eq!(slow.await.unwrap().unwrap(), vec![json!(null), json!(2000)]);
     assert_eq!(client.call("s-f", whoami(), None).await.unwrap()[1], json!("s-f"));
 }
 

@@ -5,9 +5,11 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{NodeProc, node_run, node_server};
+use common::{NodeProc, WAIT, node_run, node_server, wait_until, wait_until_async};
 use pomelo_interop::client::router::{CrcFlavor, default_index};
 use pomelo_interop::client::{ClientError, ClientOptions, FailMode, RpcClient, ServerInfo};
 use pomelo_interop::message::RpcMsg;
@@ -129,7 +131,12 @@ async fn node_acceptor_killed_under_load() {
     }
     let killer = pool.nodes[0].take();
     drop(killer); // node-a is killed (by pid) here
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The failover client has seen node-a's connection end: a call on it, sent before that, would
+    // fail as maybe delivered (not failed over).
+    wait_until_async("the failover client fails node-a's uids over", WAIT, async || {
+        routed(&failover, a_uids[0]).await.is_ok_and(|id| id == "rust-b")
+    })
+    .await;
     for round in 0..3 {
         for u in UIDS {
             let home = &pool.servers[default_index(CrcFlavor::Pomelo, u, 3)].id;
@@ -162,22 +169,35 @@ async fn add_and_remove_live_servers_during_load() {
     let c = RpcClient::new(ClientOptions::new(Transport::Mqtt));
     c.add_server(pool.servers[0].clone());
     c.add_server(pool.servers[1].clone());
+    let done = Arc::new(AtomicUsize::new(0));
+    // node-a leaves between two calls of the load: `remove_server` fails a call in flight to it
+    // (tests/client.rs covers that), and here every call must be answered.
+    let (paused_tx, mut paused_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (resume_tx, mut resume_rx) = tokio::sync::mpsc::channel::<()>(1);
     let load = {
-        let c = c.clone();
+        let (c, done) = (c.clone(), done.clone());
         tokio::spawn(async move {
             let mut out = vec![];
             for i in 0..300 {
+                if i == 100 {
+                    paused_tx.send(()).await.unwrap();
+                    resume_rx.recv().await.unwrap();
+                }
                 let uid = format!("u{i}");
                 out.push(routed(&c, &uid).await);
+                done.fetch_add(1, Ordering::SeqCst);
+                // Pacing: spreads the load so that node-c joins while it runs.
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             out
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // While calls run: a server joins after 50 of the 300 calls, one leaves after 100.
+    wait_until("50 calls done", WAIT, || done.load(Ordering::SeqCst) >= 50).await;
     c.add_server(pool.servers[2].clone());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    paused_rx.recv().await.expect("the load pauses after 100 calls");
     c.remove_server("node-a");
+    resume_tx.send(()).await.unwrap();
     let after_removal = c.servers_of("demo").len();
     let results = load.await.unwrap();
     assert_eq!(results.len(), 300);

@@ -102,7 +102,8 @@ async fn mqtt_keepalive_against_node_acceptors() {
         let mb = Mailbox::connect("node-1", &format!("127.0.0.1:{port}"), opts).await.unwrap();
         let echo = || RpcMsg::new("user", "demo", "echoRemote", "echo", vec![json!(1)]);
         mb.call(echo(), Duration::from_secs(5)).await.unwrap();
-        // Ten keepalive periods idle: without PINGRESPs the mailbox would close after two.
+        // Ten keepalive periods idle: without PINGRESPs the mailbox would close after two. A real
+        // wait: the idle time is what is tested, against a Node process over real sockets.
         tokio::time::sleep(Duration::from_millis(1000)).await;
         assert!(!mb.is_closed(), "{}: connection dropped while idle", node.name);
         assert_eq!(mb.call(echo(), Duration::from_secs(5)).await.unwrap(), vec![json!(null), json!(1)]);

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{
-    Target, assert_node_cases, assert_node_corpus, client_for, compat_dir, node_run, node_server, rust_corpus,
+    Target, WAIT, assert_node_cases, assert_node_corpus, client_for, compat_dir, node_run, node_server,
+    rust_corpus, wait_until,
 };
 use pomelo_interop::client::{ClientError, Mailbox, MailboxOptions};
 use pomelo_interop::message::RpcMsg;
@@ -175,6 +176,7 @@ async fn rust_mailbox_idle_against_node_heartbeats() {
         mb.call(echo("before"), Duration::from_secs(5)).await.unwrap(),
         vec![json!(null), json!("before")]
     );
+    // A real wait: 10 s idle is what is tested, against the Node acceptor's own heartbeat timers.
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(!mb.is_closed(), "{}: connection dropped while idle", node.name);
     assert_eq!(
@@ -195,7 +197,7 @@ async fn node_acceptor_death_fails_pending_calls_at_once() {
     let sleep = RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![json!(20_000)]);
     let call = mb.call(sleep, Duration::from_secs(30));
     let kill = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_until("the call is pending", WAIT, || mb.pending() == 1).await;
         drop(node);
     };
     let started = std::time::Instant::now();

@@ -3,13 +3,15 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Target, client_for, demo_acceptor, rust_corpus};
+use common::{Target, WAIT, client_for, count_calls, demo_acceptor, rust_corpus, wait_until};
 
 use pomelo_interop::client::{ClientError, Mailbox, MailboxOptions};
 use pomelo_interop::message::RpcMsg;
-use pomelo_interop::server::{Acceptor, AcceptorOptions};
+use pomelo_interop::server::{Acceptor, AcceptorOptions, ServerStack, demo};
 use pomelo_interop::server::{RemoteError, Remotes};
 use pomelo_interop::transport::{CloseReason, Transport, TransportError};
 use serde_json::{Value, json};
@@ -337,13 +339,18 @@ async fn handler_errors_and_panics_cost_only_that_call() {
 
 #[tokio::test]
 async fn graceful_shutdown_answers_inflight_requests() {
-    let acc = demo_acceptor(Transport::Mqtt, false).await;
+    // The demo remotes, counting the calls handed to them (the acceptor has read them).
+    let dispatched = Arc::new(AtomicUsize::new(0));
+    let stack =
+        ServerStack::new(demo::remotes("rust-1").into_dispatcher().unwrap()).layer(count_calls(&dispatched));
+    let opts = AcceptorOptions::new(Transport::Mqtt, "127.0.0.1:0".parse().unwrap());
+    let acc = Acceptor::start(opts, stack.into_handler()).await.unwrap();
     let client = client_for(Transport::Mqtt, acc.local_addr(), false);
     assert!(client.call("rust-1", echo(vec![]), None).await.is_ok());
     let slow =
         client.call("rust-1", RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![json!(300)]), None);
     let stop = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_until("the server runs the slow call", WAIT, || dispatched.load(Ordering::SeqCst) == 2).await;
         acc.shutdown().await;
     };
     let (r, ()) = tokio::join!(slow, stop);

@@ -4,7 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use common::{WAIT, wait_until};
 
 use futures::{SinkExt, StreamExt};
 use pomelo_interop::server::demo;
@@ -289,18 +293,34 @@ async fn shutdown_says_goodbye_first() {
 }
 
 /// The server advertises a 1 s heartbeat timeout but never sends `2::`: our mailbox declares the
-/// connection dead after 1 s and fails the pending call with that reason.
+/// connection dead after 1 s and fails the pending call with that reason. The server is a raw
+/// one that never drops the mailbox itself: an acceptor with a 1 s heartbeat timeout drops a
+/// peer silent for 1 s too, and its timer, started by the call, raced the mailbox's by well under
+/// a millisecond (on a loaded machine the acceptor's goodbye came first).
 #[tokio::test]
 async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
     use pomelo_interop::client::{ClientError, Mailbox, MailboxOptions};
-    let acc = acceptor(|o| {
-        o.sio09.heartbeat = Heartbeat { interval: Duration::from_secs(60), timeout: Duration::from_secs(1) };
-    })
-    .await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let raw = tokio::spawn(async move {
+        let (mut http, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = http.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"GET /socket.io/1/?t="), "{}", String::from_utf8_lossy(&buf[..n]));
+        let body = "AAAAAAAAAAAAAAAAAAAA:1:60:websocket";
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        http.write_all(resp.as_bytes()).await.unwrap();
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        ws.send(Message::Text("1::".into())).await.unwrap();
+        // Silent from here on, until the mailbox goes.
+        while let Some(Ok(_)) = ws.next().await {}
+    });
     let mb =
-        Mailbox::connect("quiet-1", &acc.local_addr().to_string(), MailboxOptions::new(Transport::Sio09))
-            .await
-            .unwrap();
+        Mailbox::connect("quiet-1", &addr.to_string(), MailboxOptions::new(Transport::Sio09)).await.unwrap();
     let sleep =
         pomelo_interop::message::RpcMsg::new("user", "demo", "echoRemote", "sleep", vec![5000.into()]);
     let started = std::time::Instant::now();
@@ -313,6 +333,7 @@ async fn mailbox_drops_a_server_silent_past_its_heartbeat_timeout() {
     }
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(4), "{took:?}");
+    tokio::time::timeout(Duration::from_secs(5), raw).await.unwrap().unwrap();
 }
 
 /// A raw socket.io 0.9 server: our mailbox sends the handshake GET with a `t` parameter, upgrades
@@ -324,6 +345,8 @@ async fn mailbox_wire_sequence() {
     use pomelo_interop::client::{Mailbox, MailboxOptions};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let server_received = received.clone();
     let server = tokio::spawn(async move {
         let (mut http, _) = l.accept().await.unwrap();
         let mut buf = vec![0u8; 4096];
@@ -353,6 +376,7 @@ async fn mailbox_wire_sequence() {
         while let Some(Ok(m)) = ws.next().await {
             let close = matches!(m, Message::Close(_));
             seen.push(m);
+            server_received.fetch_add(1, Ordering::SeqCst);
             if close {
                 break;
             }
@@ -361,7 +385,8 @@ async fn mailbox_wire_sequence() {
     });
     let mb =
         Mailbox::connect("raw-1", &addr.to_string(), MailboxOptions::new(Transport::Sio09)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the server receives the heartbeat's answer", WAIT, || received.load(Ordering::SeqCst) >= 1)
+        .await;
     mb.close();
     let seen = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
     assert_eq!(seen[0], Message::Text("2::".into()), "heartbeat answered: {seen:?}");

@@ -253,6 +253,8 @@ mod tests {
         }
         // Split at an awkward place: in the middle of the second length prefix.
         c.write_all(&sent[..6]).await.unwrap();
+        // Pacing: lets the server read the first part alone; the assertion holds however the
+        // bytes arrive (read_exact waits for all of them).
         tokio::time::sleep(Duration::from_millis(20)).await;
         c.write_all(&sent[6..]).await.unwrap();
         let mut got = vec![0u8; sent.len()];

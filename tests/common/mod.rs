@@ -1,16 +1,18 @@
-//! Shared test helpers: in-process demo acceptors, Node peers killed on drop, raw sockets.
+//! Shared test helpers: in-process demo acceptors, processes killed on drop (by pid), waiting
+//! for conditions (never for a fixed time), raw sockets.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use pomelo_interop::client::{ClientOptions, RpcClient, ServerInfo};
 use pomelo_interop::server::demo;
-use pomelo_interop::server::{Acceptor, AcceptorOptions};
+use pomelo_interop::server::{Acceptor, AcceptorOptions, ServerCall};
 use pomelo_interop::transport::Transport;
 
 /// Starts the demo remotes on 127.0.0.1 with a free port.
@@ -48,43 +50,65 @@ pub fn compat_dir() -> PathBuf {
     dir
 }
 
-/// A Node process that is killed (by pid) when dropped, even if the test panics.
-pub struct NodeProc {
+/// A child process that is killed (SIGKILL to its pid) and reaped when dropped, also when the
+/// test panics. Wrap a child in it right after spawning, before anything can fail.
+pub struct KillOnDrop {
     child: Child,
-    _stdin: Option<ChildStdin>,
-    pub name: String,
 }
 
-impl Drop for NodeProc {
+impl KillOnDrop {
+    pub fn new(child: Child) -> KillOnDrop {
+        KillOnDrop { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// A Node process that is killed (by pid) when dropped, even if the test panics.
+pub struct NodeProc {
+    proc_: KillOnDrop,
+    _stdin: Option<ChildStdin>,
+    pub name: String,
+}
+
 impl NodeProc {
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc_.pid()
     }
 }
 
 /// Runs `node compat-tests/peer.js server …` and waits for its `READY {"port":N}` line.
 pub fn node_server(args: &[&str]) -> (NodeProc, u16) {
     let dir = compat_dir();
-    let mut child = Command::new("node")
-        .arg(dir.join("peer.js"))
-        .arg("server")
-        .args(args)
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node");
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop::new(
+        Command::new("node")
+            .arg(dir.join("peer.js"))
+            .arg("server")
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node"),
+    );
+    let stdin = child.child().stdin.take();
+    let stdout = child.child().stdout.take().unwrap();
     let name = format!("node peer.js server {}", args.join(" "));
-    let proc_ = NodeProc { child, _stdin: stdin, name: name.clone() };
+    let proc_ = NodeProc { proc_: child, _stdin: stdin, name: name.clone() };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -341,13 +365,112 @@ pub fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
 }
 
-/// Polls `ok` every 100 ms; fails the test when it is still false after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !ok() {
-        assert!(std::time::Instant::now() < deadline, "{what}: not reached within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
+// ---------------------------------------------------------------------------------------------
+// Waiting for conditions, not for time
+
+/// The bound for conditions that hold within milliseconds on an idle machine: generous, so that
+/// a loaded machine does not fail the test, and still ending a test whose condition never holds.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// What a polled condition returns: `bool`, `Option<T>` (reached with the value), or
+/// `Result<T, String>` (reached with the value, or not yet with a description of the state seen,
+/// printed when the bound passes).
+pub trait Condition {
+    type Value;
+    fn reached(self) -> Result<Self::Value, String>;
+}
+
+impl Condition for bool {
+    type Value = ();
+    fn reached(self) -> Result<(), String> {
+        if self { Ok(()) } else { Err(String::new()) }
     }
+}
+
+impl<T> Condition for Option<T> {
+    type Value = T;
+    fn reached(self) -> Result<T, String> {
+        self.ok_or_else(String::new)
+    }
+}
+
+impl<T> Condition for Result<T, String> {
+    type Value = T;
+    fn reached(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// The pacing and the bound of one wait: polls every 2 ms at first, backing off to every 100 ms
+/// for conditions that take long (a probe that runs a Node CLI should not run back to back).
+struct Poll {
+    started: std::time::Instant,
+    bound: Duration,
+    pause: Duration,
+}
+
+impl Poll {
+    fn new(bound: Duration) -> Poll {
+        Poll { started: std::time::Instant::now(), bound, pause: Duration::from_millis(2) }
+    }
+
+    /// The pause before the next try; fails the test, naming the condition and the last state
+    /// seen, once the bound has passed.
+    fn next(&mut self, what: &str, last: &str) -> Duration {
+        let waited = self.started.elapsed();
+        if waited >= self.bound {
+            let last = if last.is_empty() { String::new() } else { format!("; last seen: {last}") };
+            panic!("timed out after {waited:.1?} (bound {:?}) waiting for: {what}{last}", self.bound);
+        }
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(Duration::from_millis(100));
+        pause
+    }
+}
+
+/// Polls `cond` until it holds and returns its value; fails the test, naming `what`, when it
+/// still does not hold after `bound` (real time, also under a paused tokio clock).
+pub async fn wait_until<C: Condition>(what: &str, bound: Duration, mut cond: impl FnMut() -> C) -> C::Value {
+    wait_until_async(what, bound, async || cond()).await
+}
+
+/// [`wait_until`] for a condition that has to await (a call, a probe over a socket).
+pub async fn wait_until_async<C: Condition>(
+    what: &str,
+    bound: Duration,
+    mut cond: impl AsyncFnMut() -> C,
+) -> C::Value {
+    let mut poll = Poll::new(bound);
+    loop {
+        match cond().await.reached() {
+            Ok(v) => return v,
+            Err(last) => tokio::time::sleep(poll.next(what, &last)).await,
+        }
+    }
+}
+
+/// [`wait_until`] for tests without a runtime (processes, the cluster harnesses): blocks the
+/// thread between tries.
+pub fn wait_for<C: Condition>(what: &str, bound: Duration, mut cond: impl FnMut() -> C) -> C::Value {
+    let mut poll = Poll::new(bound);
+    loop {
+        match cond().reached() {
+            Ok(v) => return v,
+            Err(last) => std::thread::sleep(poll.next(what, &last)),
+        }
+    }
+}
+
+/// A server layer that counts the calls reaching it. Added first (innermost), it counts the
+/// calls being dispatched: what a test waits for before it acts on a call in progress.
+pub fn count_calls(
+    count: &Arc<AtomicUsize>,
+) -> tower::util::MapRequestLayer<impl Fn(ServerCall) -> ServerCall + Clone + Send + Sync + 'static> {
+    let count = count.clone();
+    tower::util::MapRequestLayer::new(move |call: ServerCall| {
+        count.fetch_add(1, Ordering::SeqCst);
+        call
+    })
 }
 
 /// Runs `cmd` to its end with its output captured; kills it and fails the test after `limit`.
