@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 /// Where and why a text is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanError {
@@ -208,9 +210,9 @@ impl<'a> Scanner<'a> {
 
     /// An object or array and everything inside it, iteratively.
     fn container(&mut self) -> Result<()> {
-        // true: inside an object; false: inside an array.
-        let mut stack: Vec<bool> = Vec::new();
-        let open = |s: &mut Self, stack: &mut Vec<bool>| -> Result<bool> {
+        // true: inside an object; false: inside an array. Shallow nesting stays on the stack.
+        let mut stack: SmallVec<[bool; 32]> = SmallVec::new();
+        let open = |s: &mut Self, stack: &mut SmallVec<[bool; 32]>| -> Result<bool> {
             // Consumes `{` or `[`; returns true when the container is empty (and consumed).
             let obj = s.b[s.pos] == b'{';
             s.pos += 1;
