@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::ClientError;
@@ -50,6 +50,8 @@ struct Handle {
     tx: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
     close: CancellationToken,
+    /// Unanswered request bytes allowed, when limited (permits are bytes).
+    window: Option<(Arc<Semaphore>, usize)>,
 }
 
 impl Drop for Handle {
@@ -93,7 +95,8 @@ impl Mailbox {
         link.keepalive = opts.keepalive;
         let connect = ConnectOptions { connect_timeout: opts.connect_timeout, max_frame: opts.max_frame };
         transport::connect_dialect(opts.transport, server_id, addr, &connect, link, endpoint).await?;
-        Ok(Mailbox { inner: Arc::new(Handle { tx, shared, close }) })
+        let window = opts.max_unanswered_bytes.map(|n| (Arc::new(Semaphore::new(n)), n));
+        Ok(Mailbox { inner: Arc::new(Handle { tx, shared, close, window }) })
     }
 
     /// The server id this mailbox talks to.
@@ -123,6 +126,15 @@ impl Mailbox {
         let guard = Forget { shared, id };
         let mut buf = BytesMut::new();
         message::write_call(&mut buf, id, msg);
+        // Held until the answer (or the end of the call): a request larger than the whole window
+        // waits until it is alone.
+        let _window = match &self.inner.window {
+            Some((sem, max)) => {
+                let n = u32::try_from(buf.len().min(*max)).unwrap_or(u32::MAX);
+                Some(sem.acquire_many(n).await.map_err(|_| shared.closed_error(shared.close_reason()))?)
+            }
+            None => None,
+        };
         if self.inner.tx.send(buf.freeze()).await.is_err() {
             return Err(shared.closed_error(shared.close_reason()));
         }

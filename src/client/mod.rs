@@ -28,7 +28,7 @@ use tower::{BoxError, Layer, Service, ServiceExt};
 
 pub use error::ClientError;
 pub use mailbox::Mailbox;
-pub use options::{ClientOptions, FailMode, MailboxOptions, UnknownFailMode};
+pub use options::{ClientOptions, FailMode, MailboxOptions, TCP_UNANSWERED_BYTES, UnknownFailMode};
 pub use pending::{CallResult, PendingTable};
 pub use proxy::RemoteMethod;
 pub use router::{CrcFlavor, RouteContext, RouteError, Router, Schedule};

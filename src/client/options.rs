@@ -22,7 +22,16 @@ pub struct MailboxOptions {
     pub keepalive: Option<Duration>,
     /// Give up connecting after this long.
     pub connect_timeout: Duration,
+    /// Requests still unanswered on one connection, in bytes, before the next one waits
+    /// (`None`: no limit). The default for `tcp` keeps them under 64 KiB: pomelo-rpc's
+    /// stream-pkg decoder (0.4.x, 1.0.x) reads 64 KiB at a time and throws when a frame's length
+    /// header straddles two reads, after which that connection answers nothing more; with less
+    /// than 64 KiB unread, every read ends where one of our writes ended, on a frame boundary.
+    pub max_unanswered_bytes: Option<usize>,
 }
+
+/// The `tcp` default of [`MailboxOptions::max_unanswered_bytes`].
+pub const TCP_UNANSWERED_BYTES: usize = 60 * 1024;
 
 impl MailboxOptions {
     /// Defaults for a transport.
@@ -34,6 +43,7 @@ impl MailboxOptions {
             max_frame: DEFAULT_MAX_FRAME,
             keepalive: None,
             connect_timeout: Duration::from_secs(5),
+            max_unanswered_bytes: (transport == Transport::Tcp).then_some(TCP_UNANSWERED_BYTES),
         }
     }
 }
