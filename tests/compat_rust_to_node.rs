@@ -110,3 +110,49 @@ async fn mqtt_keepalive_against_node_acceptors() {
         mb.close();
     }
 }
+
+/// A burst of 1,000 requests of exactly 255 bytes each (a 2-byte length header and a 253-byte
+/// body), sent at once to a pomelo-rpc 0.4.11 tcp acceptor. Its stream-pkg decoder reads 64 KiB
+/// at a time, and 65,536 = 257 × 255 + 1: the first read ends one byte into the header of frame
+/// 258, which makes that decoder throw; the connection then answers nothing more. Without a limit
+/// the Rust mailbox sends the whole burst and loses the calls (checked below, so this test shows
+/// the difference); by default it holds unanswered requests under 64 KiB, and every call is
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pomelo_rpc_04_tcp_acceptor_under_a_burst() {
+    async fn burst(limit: Option<usize>) -> Vec<ClientError> {
+        let (node, port) = node_server(&["--impl", "rpc04", "--transport", "tcp", "--port", "0"]);
+        let mut opts = pomelo_interop::client::ClientOptions::new(Transport::Tcp);
+        opts.mailbox.max_unanswered_bytes = limit;
+        let client = pomelo_interop::client::RpcClient::new(opts);
+        client.add_server(pomelo_interop::client::ServerInfo::new("node-1", "demo", "127.0.0.1", port));
+        // Ids from 1,000 on have four digits: every request below has the same size.
+        let warm = (0..1000).map(|_| client.call("node-1", echo_of(""), Some(Duration::from_secs(10))));
+        for r in futures::future::join_all(warm).await {
+            r.unwrap_or_else(|e| panic!("{}: warm-up call failed: {e}", node.name));
+        }
+        let mut probe = bytes::BytesMut::new();
+        pomelo_interop::message::write_call(&mut probe, 1000, &echo_of(""));
+        let pad = 253 - probe.len();
+        let calls =
+            (0..1000).map(|_| client.call("node-1", echo_of(&"x".repeat(pad)), Some(Duration::from_secs(5))));
+        let failed: Vec<ClientError> =
+            futures::future::join_all(calls).await.into_iter().filter_map(Result::err).collect();
+        client.close();
+        drop(node);
+        failed
+    }
+    let with_limit = burst(Some(pomelo_interop::client::TCP_UNANSWERED_BYTES)).await;
+    assert!(
+        with_limit.is_empty(),
+        "{} calls failed with the default limit: {:?}",
+        with_limit.len(),
+        with_limit.first()
+    );
+    let without = burst(None).await;
+    assert!(!without.is_empty(), "without the limit the burst should break pomelo-rpc 0.4.11's decoder");
+}
+
+fn echo_of(s: &str) -> RpcMsg {
+    RpcMsg::new("user", "demo", "echoRemote", "echo", vec![json!(s)])
+}
