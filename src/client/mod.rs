@@ -32,7 +32,7 @@ pub use options::{ClientOptions, FailMode, MailboxOptions, TCP_UNANSWERED_BYTES,
 pub use pending::{CallResult, PendingTable};
 pub use proxy::RemoteMethod;
 pub use router::{CrcFlavor, RouteContext, RouteError, Router, Schedule};
-pub use server_info::ServerInfo;
+pub use server_info::{POMELO_INTEROP_FIELD, ServerInfo};
 pub use station::Backoff;
 
 use crate::message::{Resp, RpcMsg};

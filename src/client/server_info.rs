@@ -24,7 +24,22 @@ pub struct ServerInfo {
     pub extra: serde_json::Map<String, Value>,
 }
 
+/// The field a pomelo-interop process adds to the record it registers with the master, with
+/// its version: its peers then know it does not share pomelo-rpc's tcp decoder limits.
+pub const POMELO_INTEROP_FIELD: &str = "pomeloInterop";
+
 impl ServerInfo {
+    /// Whether the record says the server is a pomelo-interop process.
+    pub fn is_pomelo_interop(&self) -> bool {
+        self.extra.contains_key(POMELO_INTEROP_FIELD)
+    }
+
+    /// Marks the record as a pomelo-interop process (see [`POMELO_INTEROP_FIELD`]).
+    pub fn mark_pomelo_interop(mut self) -> Self {
+        self.extra.insert(POMELO_INTEROP_FIELD.into(), env!("CARGO_PKG_VERSION").into());
+        self
+    }
+
     /// A record with the four fields routing and connecting need.
     pub fn new(
         id: impl Into<String>,

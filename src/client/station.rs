@@ -114,7 +114,12 @@ impl Station {
                 });
             }
         }
-        let result = Mailbox::connect(&self.info.id, &self.info.addr(), opts.clone()).await;
+        let mut opts = opts.clone();
+        if self.info.is_pomelo_interop() {
+            // The unanswered-bytes limit protects pomelo-rpc's decoder; a Rust peer needs none.
+            opts.max_unanswered_bytes = None;
+        }
+        let result = Mailbox::connect(&self.info.id, &self.info.addr(), opts).await;
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(mb) if self.removed.load(Ordering::Acquire) => {

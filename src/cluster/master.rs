@@ -38,6 +38,8 @@ pub(super) fn info_object(cfg: &JoinConfig) -> Value {
             }
         }
     }
+    // Rust peers that read the server table call us without the tcp decoder's limits.
+    info.insert(crate::client::POMELO_INTEROP_FIELD.into(), json!(env!("CARGO_PKG_VERSION")));
     Value::Object(info)
 }
 
@@ -241,6 +243,9 @@ mod tests {
         let info = info_object(&cfg);
         assert!(info.get("auto-restart").is_none() && info.get("restart-force").is_none());
         assert_eq!((info["custom"].clone(), info["serverType"].clone()), (json!("x"), json!("time")));
+        // Rust peers reading the server table see we are one of them.
+        let table_entry: ServerInfo = serde_json::from_value(info.clone()).unwrap();
+        assert!(table_entry.is_pomelo_interop());
         assert!(same_id(&json!("3"), 3) && same_id(&json!(3), 3) && !same_id(&json!("x"), 3));
     }
 }

@@ -71,6 +71,17 @@ pub struct BenchArgs {
     /// No progress line, even when stderr is a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// The server is a pomelo-interop process: with tcp, no limit on unanswered request bytes
+    /// (that limit protects pomelo-rpc's stream-pkg decoder; cluster members learn it from the
+    /// server table).
+    #[arg(long)]
+    pub(crate) rust_peer: bool,
+}
+
+/// The bench target's record, marked when it is a pomelo-interop process.
+pub(crate) fn target(a: &BenchArgs, id: &str) -> Result<crate::client::ServerInfo, CliError> {
+    let info = server_from_addr(id, &a.to)?;
+    Ok(if a.rust_peer { info.mark_pomelo_interop() } else { info })
 }
 
 /// Runs the benchmark and prints one JSON line.
@@ -104,7 +115,7 @@ pub async fn run(a: BenchArgs) -> Result<(), CliError> {
         _ => None,
     };
     let client = RpcClient::new(client_options(&a));
-    client.add_server(server_from_addr("bench-target", &a.to)?);
+    client.add_server(target(&a, "bench-target")?);
     let mut stats = measure_rpc(&client, "bench-target", &msg, &a, progress).await;
     if let (Some(n), Err(CliError::NoReply(why))) = (a.idle_connections, &mut stats) {
         why.push_str(&format!(
