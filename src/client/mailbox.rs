@@ -124,8 +124,7 @@ impl Mailbox {
         let (id, rx) =
             shared.pending.lock().expect("pending lock").register().map_err(|r| shared.closed_error(r))?;
         let guard = Forget { shared, id };
-        let mut buf = BytesMut::new();
-        message::write_call(&mut buf, id, msg);
+        let buf = encode_call(id, msg);
         // Held until the answer (or the end of the call): a request larger than the whole window
         // waits until it is alone.
         let _window = match &self.inner.window {
@@ -135,7 +134,7 @@ impl Mailbox {
             }
             None => None,
         };
-        if self.inner.tx.send(buf.freeze()).await.is_err() {
+        if self.inner.tx.send(buf).await.is_err() {
             return Err(shared.closed_error(shared.close_reason()));
         }
         let result = match rx.await {
@@ -165,6 +164,23 @@ impl Mailbox {
     pub fn close(&self) {
         self.inner.close.cancel();
     }
+}
+
+thread_local! {
+    /// Where this thread's calls are encoded: each request is a slice of it, so a call allocates
+    /// no buffer of its own (the space is reused once the connection has written the slices).
+    static ENCODE: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+fn encode_call(id: u64, msg: &RpcMsg) -> Bytes {
+    ENCODE.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.capacity() < 4096 {
+            b.reserve(64 * 1024);
+        }
+        message::write_call(&mut b, id, msg);
+        b.split().freeze()
+    })
 }
 
 /// Forgets a call in the pending table when its caller stops waiting, however it stops.
